@@ -1,0 +1,16 @@
+"""Generators exactly as published, configured by dataclasses, with official and own checkpoints."""
+
+from .asapnet import ASAPNetConfig, ASAPNetGenerator
+from .init import init_weights
+from .io import load, save
+from .official import load_official, read_state_dict
+from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
+from .presets import PRESETS, Preset, get_model, get_preset, list_presets
+from .registry import ARCHITECTURES, build, make_config
+from .spade import ConvEncoder, SPADEConfig, SPADEGenerator
+
+__all__ = [
+    "ARCHITECTURES", "ASAPNetConfig", "ASAPNetGenerator", "ConvEncoder", "PRESETS", "Pix2PixHDConfig",
+    "Pix2PixHDGenerator", "Preset", "SPADEConfig", "SPADEGenerator", "build", "get_model", "get_preset", "init_weights",
+    "list_presets", "load", "load_official", "make_config", "read_state_dict", "save",
+]

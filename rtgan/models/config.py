@@ -1,0 +1,57 @@
+"""Frozen dataclass configs whose field names are the official command-line option names.
+
+Users arrive with the official option vocabulary (`label_nc`, `norm_G`, `no_instance`, ...), so
+the configs keep it instead of translating it. Values the official code derives from other
+options (`semantic_nc`, ...) are properties; passing one to `from_options` checks it instead of
+silently disagreeing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, ClassVar
+
+from ..errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    arch: ClassVar[str] = ""
+    # Official option names that are functions of the fields: accepted and checked, not stored.
+    derived: ClassVar[tuple[str, ...]] = ()
+    # Official option names accepted only with the one value this implementation supports.
+    fixed: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "GeneratorConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        derived = {k: options.pop(k) for k in list(options) if k in cls.derived}
+        for k in [k for k in options if k in cls.fixed]:
+            v = options.pop(k)
+            if v != cls.fixed[k]:
+                raise ConfigError(f"{cls.arch}: option {k}={v!r} is not supported (only {cls.fixed[k]!r})")
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            known = sorted(fields | set(cls.derived) | set(cls.fixed))
+            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
+                     for k in unknown]
+            raise ConfigError(f"unknown {cls.arch} option(s): {', '.join(hints)}; valid: {', '.join(known)}")
+        config = cls(**options)
+        for k, v in derived.items():
+            if getattr(config, k) != v:
+                raise ConfigError(
+                    f"{cls.arch}: option {k}={v!r} disagrees with the other options, which give "
+                    f"{k}={getattr(config, k)!r}"
+                )
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "GeneratorConfig":
+        return dataclasses.replace(self, **changes)
+
+    def _require(self, ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"{self.arch}: {message}")

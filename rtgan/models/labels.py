@@ -1,0 +1,112 @@
+"""Label preparation shared by the generators, identical to the official `preprocess_input`.
+
+Label ids become a one-hot map (the don't-care class, where a dataset has one, is the last
+channel), and an instance-id map becomes a one-pixel-wide boundary map. Both run inside exported
+graphs too, so they use only ops that trace to plain ONNX.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import InputError
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def validating() -> bool:
+    """Input checks read tensor values; skip them while tracing or compiling a graph."""
+    return not (
+        torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    )
+
+
+def as_id_map(ids: torch.Tensor, what: str) -> torch.Tensor:
+    """Check an id map is an integer (B, H, W) or (B, 1, H, W) tensor and return it as (B, 1, H, W)."""
+    if not isinstance(ids, torch.Tensor):
+        raise InputError(f"{what} must be a torch.Tensor, got {type(ids).__name__}")
+    if ids.dtype not in _INT_DTYPES:
+        raise InputError(
+            f"{what} must hold integer ids (uint8/int16/int32/int64), got dtype {ids.dtype}; "
+            "a float map usually means an image or a one-hot tensor was passed by mistake"
+        )
+    if ids.dim() == 3:
+        ids = ids.unsqueeze(1)
+    if ids.dim() != 4 or ids.shape[1] != 1:
+        raise InputError(f"{what} must have shape (B, H, W) or (B, 1, H, W), got {tuple(ids.shape)}")
+    return ids
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, 1, H, W) integer ids -> (B, num_classes, H, W) float one-hot, as the official scatter_."""
+    labels = as_id_map(labels, "labels")
+    if validating():
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            bad = hi if hi >= num_classes else lo
+            raise InputError(
+                f"label id {bad} is out of range: this model takes ids 0..{num_classes - 1} "
+                f"({num_classes} classes including any don't-care class)"
+            )
+    b, _, h, w = labels.shape
+    out = torch.zeros(b, num_classes, h, w, device=labels.device)
+    return out.scatter_(1, labels.long(), 1.0)
+
+
+def instance_edges(instance: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) instance ids -> (B, 1, H, W) float map, 1 on both sides of every id change."""
+    t = as_id_map(instance, "instance")
+    dx = t[:, :, :, 1:] != t[:, :, :, :-1]
+    dy = t[:, :, 1:, :] != t[:, :, :-1, :]
+    edge = torch.zeros_like(t, dtype=torch.bool)
+    edge[:, :, :, 1:] |= dx
+    edge[:, :, :, :-1] |= dx
+    edge[:, :, 1:, :] |= dy
+    edge[:, :, :-1, :] |= dy
+    return edge.float()
+
+
+def check_semantics(x: torch.Tensor, channels: int, what: str = "semantics") -> None:
+    """Check the float input of a generator's forward: 4-D, right channel count, finite."""
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InputError(
+            f"{what} must be a float tensor (the output of model.prepare), got dtype {x.dtype}; "
+            "pass integer label ids to model.prepare(labels) first"
+        )
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise InputError(
+            f"{what} must have shape (B, {channels}, H, W) for this model, got {tuple(x.shape)}"
+        )
+    if validating() and not bool(torch.isfinite(x).all()):
+        raise InputError(f"{what} contains NaN or infinite values")
+
+
+def check_divisible(h: int, w: int, factor: int, why: str) -> None:
+    if h % factor or w % factor:
+        raise InputError(
+            f"spatial size {h}x{w} is not supported: height and width must be multiples of "
+            f"{factor} ({why})"
+        )
+
+
+def prepare_semantics(labels: torch.Tensor, instance: torch.Tensor | None, num_classes: int,
+                      use_instance: bool) -> torch.Tensor:
+    """One-hot labels, plus the instance-edge channel when the model takes one (official order)."""
+    semantics = one_hot(labels, num_classes)
+    if not use_instance:
+        if instance is not None:
+            raise InputError("an instance map was given but this model takes none (no_instance)")
+        return semantics
+    if instance is None:
+        raise InputError("this model needs an instance map (instance ids, same size as labels); "
+                         "pass labels again if there are no instances")
+    edges = instance_edges(instance)
+    if edges.shape[0] != semantics.shape[0] or edges.shape[2:] != semantics.shape[2:]:
+        raise InputError(f"instance map shape {tuple(instance.shape)} does not match labels {tuple(labels.shape)}")
+    return torch.cat([semantics, edges], dim=1)
+
+

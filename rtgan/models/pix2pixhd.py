@@ -1,0 +1,165 @@
+"""pix2pixHD generators (Wang et al., CVPR 2018): the global generator and the local enhancer.
+
+Parameter names match NVIDIA/pix2pixHD checkpoints (`model.N`, `model1_1.N`, `model1_2.N`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .config import GeneratorConfig
+from .labels import check_divisible, check_semantics, prepare_semantics
+
+
+@dataclasses.dataclass(frozen=True)
+class Pix2PixHDConfig(GeneratorConfig):
+    arch = "pix2pixhd"
+    # `input_nc` is the image-channel count of label_nc=0 mode in the official code; with labels it
+    # has no effect there and none here.
+    derived = ("semantic_nc",)
+    fixed = {"output_nc": 3}
+
+    label_nc: int = 35
+    no_instance: bool = False
+    instance_feat: bool = False
+    label_feat: bool = False
+    feat_num: int = 3
+    ngf: int = 64
+    netG: str = "global"
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_local_enhancers: int = 1
+    n_blocks_local: int = 3
+    norm: str = "instance"
+    input_nc: int = 3
+
+    def __post_init__(self):
+        self._require(self.label_nc > 0, "label_nc must be positive (label_nc=0, image input, is not supported)")
+        self._require(self.netG in ("global", "local"), f"netG must be 'global' or 'local', got {self.netG!r}")
+        self._require(self.norm in ("instance", "batch"), f"norm must be 'instance' or 'batch', got {self.norm!r}")
+
+    @property
+    def num_classes(self) -> int:
+        return self.label_nc
+
+    @property
+    def extra_nc(self) -> int:
+        """Channels of encoded instance/label features appended after the label channels."""
+        return self.feat_num if (self.instance_feat or self.label_feat) else 0
+
+    @property
+    def semantic_nc(self) -> int:
+        return self.label_nc + int(not self.no_instance) + self.extra_nc
+
+    @property
+    def size_factor(self) -> int:
+        n_local = self.n_local_enhancers if self.netG == "local" else 0
+        return 2 ** (self.n_downsample_global + n_local)
+
+
+def _norm_layer(norm: str):
+    return (lambda c: nn.InstanceNorm2d(c, affine=False)) if norm == "instance" else (lambda c: nn.BatchNorm2d(c))
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim: int, norm: str = "instance"):
+        super().__init__()
+        norm_layer = _norm_layer(norm)
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+def global_generator_layers(input_nc: int, ngf: int, n_downsample: int, n_blocks: int, norm: str,
+                            final: bool = True) -> list[nn.Module]:
+    """c7s1-ngf, n strided downsamples, n_blocks residual blocks, n transposed-conv upsamples[, c7s1-3, tanh]."""
+    norm_layer = _norm_layer(norm)
+    layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), norm_layer(ngf), nn.ReLU(True)]
+    for i in range(n_downsample):
+        m = 2**i
+        layers += [nn.Conv2d(ngf * m, ngf * m * 2, 3, stride=2, padding=1), norm_layer(ngf * m * 2), nn.ReLU(True)]
+    layers += [ResnetBlock(ngf * 2**n_downsample, norm) for _ in range(n_blocks)]
+    for i in range(n_downsample):
+        m = 2 ** (n_downsample - i)
+        layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
+                   norm_layer(ngf * m // 2), nn.ReLU(True)]
+    if final:
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
+    return layers
+
+
+class Pix2PixHDGenerator(nn.Module):
+    """Label map (one-hot, instance edges, optional feature channels) -> image in [-1, 1].
+
+    `netG='global'` is the global generator alone; `'local'` wraps a global generator of width
+    ngf * 2^n_local_enhancers (without its output layers) in n local enhancers, each adding a
+    2x finer branch whose input is the label map at that scale.
+    """
+
+    def __init__(self, config: Pix2PixHDConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        if c.netG == "global":
+            self.model = nn.Sequential(*global_generator_layers(c.semantic_nc, c.ngf, c.n_downsample_global,
+                                                                c.n_blocks_global, c.norm))
+            return
+        norm_layer = _norm_layer(c.norm)
+        ngf_global = c.ngf * 2**c.n_local_enhancers
+        self.model = nn.Sequential(*global_generator_layers(c.semantic_nc, ngf_global, c.n_downsample_global,
+                                                            c.n_blocks_global, c.norm, final=False))
+        for n in range(1, c.n_local_enhancers + 1):
+            f = c.ngf * 2 ** (c.n_local_enhancers - n)
+            down = [nn.ReflectionPad2d(3), nn.Conv2d(c.semantic_nc, f, 7), norm_layer(f), nn.ReLU(True),
+                    nn.Conv2d(f, f * 2, 3, stride=2, padding=1), norm_layer(f * 2), nn.ReLU(True)]
+            up = [ResnetBlock(f * 2, c.norm) for _ in range(c.n_blocks_local)]
+            up += [nn.ConvTranspose2d(f * 2, f, 3, stride=2, padding=1, output_padding=1), norm_layer(f), nn.ReLU(True)]
+            if n == c.n_local_enhancers:
+                up += [nn.ReflectionPad2d(3), nn.Conv2d(c.ngf, 3, 7), nn.Tanh()]
+            setattr(self, f"model{n}_1", nn.Sequential(*down))
+            setattr(self, f"model{n}_2", nn.Sequential(*up))
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+
+    def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        """Label ids, instance ids and (when the model takes them) (B, feat_num, H, W) features -> semantic map."""
+        c = self.config
+        semantics = prepare_semantics(labels, instance, c.num_classes, not c.no_instance)
+        if c.extra_nc == 0:
+            if features is not None:
+                raise InputError("features were given but this model takes none (instance_feat/label_feat off)")
+            return semantics
+        if features is None or features.dim() != 4 or features.shape[1] != c.extra_nc \
+                or features.shape[2:] != semantics.shape[2:] or not features.is_floating_point():
+            got = None if features is None else (tuple(features.shape), features.dtype)
+            raise InputError(f"this model needs float features of shape (B, {c.extra_nc}, H, W), got {got}")
+        return torch.cat([semantics, features], 1)
+
+    def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.config
+        if z is not None:
+            raise InputError("z was given but pix2pixHD has no latent input")
+        check_semantics(semantics, c.semantic_nc)
+        h, w = semantics.shape[2:]
+        check_divisible(h, w, c.size_factor, "each downsampling stage halves the size exactly")
+        if min(h, w) < 2 * c.size_factor:
+            raise InputError(f"spatial size {h}x{w} is too small: reflection padding at the bottleneck "
+                             f"needs at least {2 * c.size_factor} pixels per side")
+        if c.netG == "global":
+            return self.model(semantics)
+        pyramid = [semantics]
+        for _ in range(c.n_local_enhancers):
+            pyramid.append(self.downsample(pyramid[-1]))
+        out = self.model(pyramid[-1])
+        for n in range(1, c.n_local_enhancers + 1):
+            x = pyramid[c.n_local_enhancers - n]
+            out = getattr(self, f"model{n}_2")(getattr(self, f"model{n}_1")(x) + out)
+        return out

@@ -1,0 +1,38 @@
+"""Architecture name -> (config class, module class), and building a model from either."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from torch import nn
+
+from ..errors import ConfigError
+from .asapnet import ASAPNetConfig, ASAPNetGenerator
+from .config import GeneratorConfig
+from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
+from .spade import SPADEConfig, SPADEGenerator
+
+ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], type[nn.Module]]] = {
+    "spade": (SPADEConfig, SPADEGenerator),
+    "asapnet": (ASAPNetConfig, ASAPNetGenerator),
+    "pix2pixhd": (Pix2PixHDConfig, Pix2PixHDGenerator),
+}
+
+
+def check_arch(arch: str) -> str:
+    if arch not in ARCHITECTURES:
+        hint = difflib.get_close_matches(str(arch).lower(), ARCHITECTURES, 1)
+        raise ConfigError(f"unknown architecture {arch!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                          + f"; choose one of {', '.join(ARCHITECTURES)}")
+    return arch
+
+
+def make_config(arch: str, **options: Any) -> GeneratorConfig:
+    """Official option names -> the architecture's config (unknown names are an error)."""
+    return ARCHITECTURES[check_arch(arch)][0].from_options(**options)
+
+
+def build(config: GeneratorConfig) -> nn.Module:
+    """A freshly initialised generator for `config`, in eval mode."""
+    return ARCHITECTURES[check_arch(config.arch)][1](config).eval()

@@ -1,0 +1,40 @@
+"""Every recorded official configuration builds a model with exactly the official keys, shapes and size."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from rtgan.models import build, make_config
+
+REFERENCE = Path(os.environ.get("RTGAN_REFERENCE_DIR", Path(__file__).parents[3] / "shared" / "reference" / "official-keys"))
+FILES = sorted(REFERENCE.glob("*.json")) if REFERENCE.is_dir() else []
+ARCH = {"spade": "spade", "asap": "asapnet", "p2phd": "pix2pixhd"}
+
+
+def test_reference_present():
+    if not FILES:
+        pytest.skip(f"reference manifests not found at {REFERENCE} (set RTGAN_REFERENCE_DIR)")
+    assert len(FILES) >= 10
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_keys_shapes_and_size(path):
+    ref = json.loads(path.read_text())
+    arch = ARCH[path.stem.split("_")[0]]
+    options = dict(ref["options"])
+    if "norm_E" in ref:
+        options["norm_E"] = ref["norm_E"]
+    with torch.device("meta"):
+        model = build(make_config(arch, **options))
+    state = model.state_dict()
+    got_g = {k: list(v.shape) for k, v in state.items() if not k.startswith("encoder.")}
+    assert got_g == ref["netG"]
+    n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("encoder."))
+    assert n_params == ref["netG_params"]
+    if "netE" in ref:
+        assert {k: list(v.shape) for k, v in model.encoder.state_dict().items()} == ref["netE"]
+    else:
+        assert getattr(model, "encoder", None) is None
