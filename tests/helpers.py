@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import torch
 
 from rtgan.models import build, init_weights, make_config
@@ -42,7 +45,7 @@ VARIANTS: dict[str, tuple[str, dict, tuple[int, int]]] = {
 def randomize_(model: torch.nn.Module, size) -> torch.nn.Module:
     """Official-style init, batch-norm statistics gathered on random inputs (then perturbed, so
     running and batch statistics differ), random instance-norm affines: every eval-mode path matters."""
-    init_weights(model)
+    init_weights(model, gain=1.0)  # the official 0.02 leaves the label path almost without effect
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
         if bns:
@@ -79,10 +82,10 @@ def calibrate_(model: torch.nn.Module, size, target: float = 0.4) -> torch.nn.Mo
     """
     layer = _output_layer(model)
     w0, b0 = layer.weight.clone(), layer.bias.clone()
-    _, _, sem = inputs(model, size, generator=torch.Generator().manual_seed(1))
+    _, _, sem = inputs(model, size, batch=1, generator=torch.Generator().manual_seed(1))
     z = torch.zeros(sem.shape[0], model.config.z_dim) if getattr(model.config, "use_vae", False) else None
     lo, hi = -24.0, 8.0
-    for _ in range(16):
+    for _ in range(12):
         mid = (lo + hi) / 2
         layer.weight.copy_(w0 * 2**mid)
         layer.bias.copy_(b0 * 2**mid)
@@ -91,9 +94,15 @@ def calibrate_(model: torch.nn.Module, size, target: float = 0.4) -> torch.nn.Mo
     return model
 
 
-def make(variant: str) -> tuple[torch.nn.Module, tuple[int, int]]:
+@functools.lru_cache(maxsize=None)
+def _made(variant: str) -> torch.nn.Module:
     arch, options, size = VARIANTS[variant]
-    return calibrate_(randomize_(build(make_config(arch, **options)), size), size), size
+    return calibrate_(randomize_(build(make_config(arch, **options)), size), size)
+
+
+def make(variant: str) -> tuple[torch.nn.Module, tuple[int, int]]:
+    """A randomized, calibrated model of `variant` (a private copy: tests may modify it)."""
+    return copy.deepcopy(_made(variant)), VARIANTS[variant][2]
 
 
 def inputs(model, size, batch: int = 2, generator: torch.Generator | None = None):

@@ -1,0 +1,98 @@
+"""Forward behaviour of every reduced-width variant: shapes, range, determinism, batch independence."""
+
+import math
+
+import pytest
+import torch
+
+from helpers import VARIANTS, inputs, make
+from rtgan.models.asapnet import cosine_coords
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_forward(variant):
+    model, (h, w) = make(variant)
+    _, _, sem = inputs(model, (h, w), batch=3)
+    vae = getattr(model.config, "use_vae", False)
+    z = torch.randn(3, model.config.z_dim) if vae else None
+    with torch.no_grad():
+        out = model(sem, z=z)
+        again = model(sem, z=z)
+        single = model(sem[1:2], z=None if z is None else z[1:2])
+    assert out.shape == (3, 3, h, w)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, again)  # eval mode is deterministic
+    # no cross-sample coupling in eval mode (convolution algorithms differ slightly by batch size)
+    torch.testing.assert_close(single, out[1:2], atol=1e-3, rtol=0)
+    assert (out[0] - out[2]).abs().max() > 1e-3  # different label maps, different images
+
+
+def test_spade_vae_style():
+    model, size = make("spade-vae")
+    _, _, sem = inputs(model, size, batch=1)
+    image = torch.rand(1, 3, *size) * 2 - 1
+    with torch.no_grad():
+        mu, logvar = model.encode(image)
+        assert mu.shape == logvar.shape == (1, model.config.z_dim)
+        a = model(sem, z=mu)
+        b = model(sem, z=mu + 1)
+        r1, r2 = model(sem), model(sem)  # random z when none is given, as the official test does
+    assert (a - b).abs().max() > 1e-3 and (r1 - r2).abs().max() > 1e-3
+    z = model.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(3))
+    z2 = model.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(z, z2)
+
+
+def test_spade_follows_input_size():
+    model, _ = make("spade-normal-syncbatch3")  # trained crop 64x96; any multiple of 32 works
+    for size in [(32, 32), (64, 96), (96, 64)]:
+        _, _, sem = inputs(model, size, batch=1)
+        with torch.no_grad():
+            assert model(sem).shape[2:] == size
+
+
+def test_asap_any_tile_multiple_and_no_stale_coordinates():
+    model, _ = make("asap-tile16")
+    _, _, sem_a = inputs(model, (32, 64), batch=1)
+    _, _, sem_b = inputs(model, (48, 32), batch=2)
+    with torch.no_grad():
+        before = model(sem_b)
+        model(sem_a)  # the official code caches codes of the first size here and reuses them
+        after = model(sem_b)
+    assert before.shape == (2, 3, 48, 32) and torch.equal(before, after)
+
+
+def test_cosine_coords_definition():
+    tile = 8
+    c = cosine_coords(5, 11, tile)
+    assert c.shape == (1, 4 * 3, 5, 11)
+    y, x = 3, 10
+    expected = []
+    for f in (8, 4, 2):  # per scale: cos x, sin x, cos y, sin y of the phase within the period
+        expected += [math.cos(2 * math.pi * (x % f) / f), math.sin(2 * math.pi * (x % f) / f),
+                     math.cos(2 * math.pi * (y % f) / f), math.sin(2 * math.pi * (y % f) / f)]
+    torch.testing.assert_close(c[0, :, y, x], torch.tensor(expected), atol=1e-6, rtol=0)
+
+
+def test_instance_edges_definition():
+    from rtgan.models.labels import instance_edges
+
+    inst = torch.tensor([[0, 0, 0, 0], [0, 5, 5, 0], [0, 0, 0, 0]])[None]
+    edges = instance_edges(inst)[0, 0]
+    # every pixel that has a 4-neighbour with another id is an edge, on both sides of the change
+    expected = torch.zeros(3, 4)
+    for yy in range(3):
+        for xx in range(4):
+            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                if 0 <= yy + dy < 3 and 0 <= xx + dx < 4 and inst[0, yy + dy, xx + dx] != inst[0, yy, xx]:
+                    expected[yy, xx] = 1
+    assert torch.equal(edges, expected)
+
+
+def test_prepare_one_hot_and_dontcare():
+    model, _ = make("spade-more-batch3-dontcare")  # label_nc=5 + don't-care, no instance
+    labels = torch.tensor([[[0, 5], [3, 1]]])
+    sem = model.prepare(labels)
+    assert sem.shape == (1, 6, 2, 2)
+    assert torch.equal(sem.argmax(1), labels) and torch.equal(sem.sum(1), torch.ones(1, 2, 2))
