@@ -74,7 +74,7 @@ def _output_layer(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def calibrate_(model: torch.nn.Module, size, target: float = 0.4) -> torch.nn.Module:
+def calibrate_(model: torch.nn.Module, size, target: float = 0.4, iterations: int = 12) -> torch.nn.Module:
     """Scale the output layer so random-weight images have std ~target: neither flat nor saturated.
 
     Random deep generators otherwise give all-±1 or near-constant images, on which a comparison
@@ -85,7 +85,7 @@ def calibrate_(model: torch.nn.Module, size, target: float = 0.4) -> torch.nn.Mo
     _, _, sem = inputs(model, size, batch=1, generator=torch.Generator().manual_seed(1))
     z = torch.zeros(sem.shape[0], model.config.z_dim) if getattr(model.config, "use_vae", False) else None
     lo, hi = -24.0, 8.0
-    for _ in range(12):
+    for _ in range(iterations):
         mid = (lo + hi) / 2
         layer.weight.copy_(w0 * 2**mid)
         layer.bias.copy_(b0 * 2**mid)
