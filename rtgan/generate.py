@@ -26,6 +26,10 @@ def _cv2():
 
 
 def _value(text: str):
+    """'4' -> 4, 'true'/'True' -> True, 'none' -> None, anything else stays a string."""
+    named = {"true": True, "false": False, "none": None, "null": None}
+    if text.lower() in named:
+        return named[text.lower()]
     try:
         return json.loads(text)
     except json.JSONDecodeError:

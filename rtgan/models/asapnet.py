@@ -205,13 +205,14 @@ class ASAPNetGenerator(nn.Module):
 
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
-        return prepare_semantics(labels, instance, self.config.num_classes, not self.config.no_instance_edge)
+        c, dtype = self.config, self.lowres_stream.model[-1].weight.dtype
+        return prepare_semantics(labels, instance, c.num_classes, not c.no_instance_edge, dtype)
 
     def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config
         if z is not None:
             raise InputError("z was given but ASAPNet has no latent input")
-        check_semantics(semantics, c.semantic_nc)
+        check_semantics(semantics, c.semantic_nc, self.lowres_stream.model[-1].weight)
         h, w = semantics.shape[2:]
         check_divisible(h, w, c.tile_size, "each MLP covers one tile of that size")
         if c.reflection_pad and min(h, w) < 2 * c.tile_size:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from typing import Any, ClassVar
 
 from ..errors import ConfigError
@@ -37,6 +38,9 @@ class GeneratorConfig:
             hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
                      for k in unknown]
             raise ConfigError(f"unknown {cls.arch} option(s): {', '.join(hints)}; valid: {', '.join(known)}")
+        hints = typing.get_type_hints(cls)
+        for k, v in options.items():
+            cls._check_type(k, v, hints[k])
         config = cls(**options)
         for k, v in derived.items():
             if getattr(config, k) != v:
@@ -45,6 +49,21 @@ class GeneratorConfig:
                     f"{k}={getattr(config, k)!r}"
                 )
         return config
+
+    @classmethod
+    def _check_type(cls, name: str, value: Any, hint: Any) -> None:
+        allowed = typing.get_args(hint) or (hint,)
+        ok = any(
+            (t is type(None) and value is None)
+            or (t is bool and isinstance(value, bool))
+            or (t is int and isinstance(value, int) and not isinstance(value, bool))
+            or (t is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (t is str and isinstance(value, str))
+            for t in allowed
+        )
+        if not ok:
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            raise ConfigError(f"{cls.arch}: option {name} must be {names}, got {value!r} ({type(value).__name__})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -17,7 +17,7 @@ from torch import nn
 from .. import __version__
 from ..errors import CheckpointError
 from ..utils.atomic import atomic_dir
-from .official import _shapes, check_keys
+from .official import check_keys, state_shapes
 from .registry import build, make_config
 
 FORMAT = "rtgan-generator"
@@ -94,6 +94,6 @@ def load(directory: str | os.PathLike, *, device: str | torch.device = "cpu") ->
         state = load_file(str(weights))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{weights}: unreadable safetensors file: {e}") from None
-    check_keys(_shapes(model.state_dict()), _shapes(state), what=str(weights), hints=[])
+    check_keys(state_shapes(model.state_dict()), state_shapes(state), what=str(weights), hints=[])
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()

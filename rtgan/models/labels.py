@@ -39,7 +39,7 @@ def as_id_map(ids: torch.Tensor, what: str) -> torch.Tensor:
     return ids
 
 
-def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, 1, H, W) integer ids -> (B, num_classes, H, W) float one-hot, as the official scatter_."""
     labels = as_id_map(labels, "labels")
     if validating():
@@ -51,11 +51,11 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
                 f"({num_classes} classes including any don't-care class)"
             )
     b, _, h, w = labels.shape
-    out = torch.zeros(b, num_classes, h, w, device=labels.device)
+    out = torch.zeros(b, num_classes, h, w, device=labels.device, dtype=dtype)
     return out.scatter_(1, labels.long(), 1.0)
 
 
-def instance_edges(instance: torch.Tensor) -> torch.Tensor:
+def instance_edges(instance: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, 1, H, W) instance ids -> (B, 1, H, W) float map, 1 on both sides of every id change."""
     t = as_id_map(instance, "instance")
     dx = t[:, :, :, 1:] != t[:, :, :, :-1]
@@ -65,11 +65,12 @@ def instance_edges(instance: torch.Tensor) -> torch.Tensor:
     edge[:, :, :, :-1] |= dx
     edge[:, :, 1:, :] |= dy
     edge[:, :, :-1, :] |= dy
-    return edge.float()
+    return edge.to(dtype)
 
 
-def check_semantics(x: torch.Tensor, channels: int, what: str = "semantics") -> None:
-    """Check the float input of a generator's forward: 4-D, right channel count, finite."""
+def check_semantics(x: torch.Tensor, channels: int, like: torch.Tensor, what: str = "semantics") -> None:
+    """Check the float input of a generator's forward: 4-D, right channel count, dtype and device
+    of the model's parameters (`like`), finite."""
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -81,6 +82,8 @@ def check_semantics(x: torch.Tensor, channels: int, what: str = "semantics") -> 
         raise InputError(
             f"{what} must have shape (B, {channels}, H, W) for this model, got {tuple(x.shape)}"
         )
+    if x.dtype != like.dtype or x.device != like.device:
+        raise InputError(f"{what} is {x.dtype} on {x.device} but the model is {like.dtype} on {like.device}")
     if validating() and not bool(torch.isfinite(x).all()):
         raise InputError(f"{what} contains NaN or infinite values")
 
@@ -94,9 +97,9 @@ def check_divisible(h: int, w: int, factor: int, why: str) -> None:
 
 
 def prepare_semantics(labels: torch.Tensor, instance: torch.Tensor | None, num_classes: int,
-                      use_instance: bool) -> torch.Tensor:
+                      use_instance: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """One-hot labels, plus the instance-edge channel when the model takes one (official order)."""
-    semantics = one_hot(labels, num_classes)
+    semantics = one_hot(labels, num_classes, dtype)
     if not use_instance:
         if instance is not None:
             raise InputError("an instance map was given but this model takes none (no_instance)")
@@ -104,7 +107,7 @@ def prepare_semantics(labels: torch.Tensor, instance: torch.Tensor | None, num_c
     if instance is None:
         raise InputError("this model needs an instance map (instance ids, same size as labels); "
                          "pass labels again if there are no instances")
-    edges = instance_edges(instance)
+    edges = instance_edges(instance, dtype)
     if edges.shape[0] != semantics.shape[0] or edges.shape[2:] != semantics.shape[2:]:
         raise InputError(f"instance map shape {tuple(instance.shape)} does not match labels {tuple(labels.shape)}")
     return torch.cat([semantics, edges], dim=1)

@@ -47,7 +47,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def _shapes(state: Mapping[str, torch.Tensor]) -> Shapes:
+def state_shapes(state: Mapping[str, torch.Tensor]) -> Shapes:
     return {k: tuple(v.shape) for k, v in state.items()}
 
 
@@ -184,8 +184,8 @@ def load_official(arch: str, weights: str | os.PathLike, *, encoder: str | os.Pa
         raise ConfigError("an encoder checkpoint was given but the options have use_vae=False")
     model = build(config)
     state = read_state_dict(weights)
-    expected = {k: v for k, v in _shapes(model.state_dict()).items() if not k.startswith("encoder.")}
-    got = _shapes(state)
+    expected = {k: v for k, v in state_shapes(model.state_dict()).items() if not k.startswith("encoder.")}
+    got = state_shapes(state)
     check_keys(expected, got, what=f"{os.fspath(weights)} ({arch})", hints=_HINTS[arch](expected, got, config)
                + _common_hints(expected, got, config))
     if getattr(model, "encoder", None) is not None:
@@ -193,8 +193,8 @@ def load_official(arch: str, weights: str | os.PathLike, *, encoder: str | os.Pa
             model.encoder = None
         else:
             enc = read_state_dict(encoder)
-            check_keys(_shapes(model.encoder.state_dict()), _shapes(enc), what=f"{os.fspath(encoder)} (SPADE encoder)",
-                       hints=_common_hints(_shapes(model.encoder.state_dict()), _shapes(enc), config)
+            check_keys(state_shapes(model.encoder.state_dict()), state_shapes(enc), what=f"{os.fspath(encoder)} (SPADE encoder)",
+                       hints=_common_hints(state_shapes(model.encoder.state_dict()), state_shapes(enc), config)
                        + ["ngf / norm_E / crop_size (crop_size < 256 drops layer6)"])
             state.update({f"encoder.{k}": v for k, v in enc.items()})
     model.load_state_dict(state, strict=True)

@@ -132,7 +132,7 @@ class Pix2PixHDGenerator(nn.Module):
                 features: torch.Tensor | None = None) -> torch.Tensor:
         """Label ids, instance ids and (when the model takes them) (B, feat_num, H, W) features -> semantic map."""
         c = self.config
-        semantics = prepare_semantics(labels, instance, c.num_classes, not c.no_instance)
+        semantics = prepare_semantics(labels, instance, c.num_classes, not c.no_instance, self.model[1].weight.dtype)
         if c.extra_nc == 0:
             if features is not None:
                 raise InputError("features were given but this model takes none (instance_feat/label_feat off)")
@@ -147,7 +147,7 @@ class Pix2PixHDGenerator(nn.Module):
         c = self.config
         if z is not None:
             raise InputError("z was given but pix2pixHD has no latent input")
-        check_semantics(semantics, c.semantic_nc)
+        check_semantics(semantics, c.semantic_nc, self.model[1].weight)
         h, w = semantics.shape[2:]
         check_divisible(h, w, c.size_factor, "each downsampling stage halves the size exactly")
         if min(h, w) < 2 * c.size_factor:

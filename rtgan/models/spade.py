@@ -181,11 +181,12 @@ class SPADEGenerator(nn.Module):
 
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
-        return prepare_semantics(labels, instance, self.config.num_classes, not self.config.no_instance)
+        c, dtype = self.config, self.conv_img.weight.dtype
+        return prepare_semantics(labels, instance, c.num_classes, not c.no_instance, dtype)
 
     def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config
-        check_semantics(semantics, c.semantic_nc)
+        check_semantics(semantics, c.semantic_nc, self.conv_img.weight)
         b, _, h, w = semantics.shape
         factor = 2**c.num_up_layers
         if c.use_vae:
@@ -223,7 +224,7 @@ class SPADEGenerator(nn.Module):
         """Style image (B, 3, H, W) in [-1, 1] -> (mu, logvar), each (B, z_dim)."""
         if self.encoder is None:
             raise InputError("this SPADE model has no style encoder (use_vae=False)")
-        check_semantics(image, 3, "image")
+        check_semantics(image, 3, self.conv_img.weight, "image")
         return self.encoder(image)
 
     @staticmethod

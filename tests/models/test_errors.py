@@ -186,3 +186,21 @@ def test_module_prefix_is_stripped(tmp_path):
 
 def test_variants_cover_every_architecture():
     assert {a for a, _, _ in VARIANTS.values()} == {"spade", "asapnet", "pix2pixhd"}
+
+
+def test_option_types_are_checked():
+    with pytest.raises(ConfigError, match="use_vae must be bool, got 'True' \\(str\\)"):
+        make_config("spade", use_vae="True")
+    with pytest.raises(ConfigError, match="ngf must be int"):
+        make_config("spade", ngf=4.5)
+    make_config("asapnet", hr_coor=None, aspect_ratio=2)  # None where allowed; an int where a float is
+
+
+def test_dtype_mismatch_and_half_models():
+    model, size = make("p2phd-global")
+    labels, instance, sem = inputs(model, size)
+    with pytest.raises(InputError, match="float64 on cpu but the model is torch.float32"):
+        model(sem.double())
+    model.double()
+    sem64 = model.prepare(labels, instance)  # prepare follows the model's dtype
+    assert sem64.dtype == torch.float64 and model(sem64).dtype == torch.float64
