@@ -9,10 +9,17 @@ import numpy as np
 
 # Cityscapes label ids (the `labelIds` images SPADE, ASAPNet and pix2pixHD take) and their colours.
 CITYSCAPES = {
-    "road": (7, (128, 64, 128)), "sidewalk": (8, (244, 35, 232)), "building": (11, (70, 70, 70)),
-    "fence": (13, (190, 153, 153)), "pole": (17, (153, 153, 153)), "traffic sign": (20, (220, 220, 0)),
-    "vegetation": (21, (107, 142, 35)), "terrain": (22, (152, 251, 152)), "sky": (23, (70, 130, 180)),
-    "person": (24, (220, 20, 60)), "car": (26, (0, 0, 142)),
+    "road": (7, (128, 64, 128)),
+    "sidewalk": (8, (244, 35, 232)),
+    "building": (11, (70, 70, 70)),
+    "fence": (13, (190, 153, 153)),
+    "pole": (17, (153, 153, 153)),
+    "traffic sign": (20, (220, 220, 0)),
+    "vegetation": (21, (107, 142, 35)),
+    "terrain": (22, (152, 251, 152)),
+    "sky": (23, (70, 130, 180)),
+    "person": (24, (220, 20, 60)),
+    "car": (26, (0, 0, 142)),
 }
 
 

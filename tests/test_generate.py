@@ -13,8 +13,25 @@ def test_generate_writes_images(tmp_path):
     from rtgan.generate import main
     from rtgan.scenes import street_scene
 
-    assert main(["--preset", "spade-cityscapes", "--set", "ngf=4", "--set", "spade_hidden=8",
-                 "--height", "128", "--width", "256", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "--preset",
+                "spade-cityscapes",
+                "--set",
+                "ngf=4",
+                "--set",
+                "spade_hidden=8",
+                "--height",
+                "128",
+                "--width",
+                "256",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     image = cv2.imread(str(tmp_path / "image.png"))
     labels = cv2.imread(str(tmp_path / "labels.png"), cv2.IMREAD_UNCHANGED)
     assert image.shape == (128, 256, 3) and image.std() > 0
@@ -22,8 +39,23 @@ def test_generate_writes_images(tmp_path):
     assert cv2.imread(str(tmp_path / "side_by_side.png")).shape == (128, 512, 3)
 
     # the written label PNG is a valid --labels input and gives the same labels back
-    assert main(["--preset", "asapnet-cityscapes", "--set", "lr_max_width=16", "--set", "lr_depth=1",
-                 "--labels", str(tmp_path / "labels.png"), "--out", str(tmp_path / "again")]) == 0
+    assert (
+        main(
+            [
+                "--preset",
+                "asapnet-cityscapes",
+                "--set",
+                "lr_max_width=16",
+                "--set",
+                "lr_depth=1",
+                "--labels",
+                str(tmp_path / "labels.png"),
+                "--out",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(cv2.imread(str(tmp_path / "again" / "labels.png"), cv2.IMREAD_UNCHANGED), labels)
 
 

@@ -10,7 +10,24 @@ from .registry import ARCHITECTURES, build, make_config
 from .spade import ConvEncoder, SPADEConfig, SPADEGenerator
 
 __all__ = [
-    "ARCHITECTURES", "ASAPNetConfig", "ASAPNetGenerator", "ConvEncoder", "PRESETS", "Pix2PixHDConfig",
-    "Pix2PixHDGenerator", "Preset", "SPADEConfig", "SPADEGenerator", "build", "get_model", "get_preset", "init_weights",
-    "list_presets", "load", "load_official", "make_config", "read_state_dict", "save",
+    "ARCHITECTURES",
+    "ASAPNetConfig",
+    "ASAPNetGenerator",
+    "ConvEncoder",
+    "PRESETS",
+    "Pix2PixHDConfig",
+    "Pix2PixHDGenerator",
+    "Preset",
+    "SPADEConfig",
+    "SPADEGenerator",
+    "build",
+    "get_model",
+    "get_preset",
+    "init_weights",
+    "list_presets",
+    "load",
+    "load_official",
+    "make_config",
+    "read_state_dict",
+    "save",
 ]

@@ -46,18 +46,24 @@ class ASAPNetConfig(GeneratorConfig):
 
     def __post_init__(self):
         self._require(self.label_nc > 0, f"label_nc must be positive, got {self.label_nc}")
-        self._require(self.no_instance_dist, "no_instance_dist=False (a distance-transform channel) is not "
-                      "supported: it needs SciPy's EDT on the host and no released checkpoint uses it")
-        self._require(not (self.lr_instance and self.no_instance_edge),
-                      "lr_instance=True routes the instance-edge channel to the low-res stream only, "
-                      "but no_instance_edge=True removes it")
+        self._require(
+            self.no_instance_dist,
+            "no_instance_dist=False (a distance-transform channel) is not "
+            "supported: it needs SciPy's EDT on the host and no released checkpoint uses it",
+        )
+        self._require(
+            not (self.lr_instance and self.no_instance_edge),
+            "lr_instance=True routes the instance-edge channel to the low-res stream only, "
+            "but no_instance_edge=True removes it",
+        )
         self._require(self.hr_coor in ("cosine", None), f"hr_coor must be 'cosine' or None, got {self.hr_coor!r}")
         self._require(self.hr_depth >= 1, f"hr_depth must be >= 1, got {self.hr_depth}")
         t, f = self.tile_size, self.learned_ds_factor
         self._require(f >= 1 and f & (f - 1) == 0, f"learned_ds_factor must be a power of two, got {f}")
-        self._require(t >= f and t & (t - 1) == 0,
-                      f"the tile size crop_size // (16 * aspect_ratio) = {t} must be a power of two >= "
-                      f"learned_ds_factor ({f})")
+        self._require(
+            t >= f and t & (t - 1) == 0,
+            f"the tile size crop_size // (16 * aspect_ratio) = {t} must be a power of two >= learned_ds_factor ({f})",
+        )
 
     @property
     def num_classes(self) -> int:
@@ -118,8 +124,9 @@ class ConvBlock(nn.Module):
     def __init__(self, dim: int, norm: str, reflection_pad: bool = False):
         super().__init__()
         pad = [nn.ReflectionPad2d(1)] if reflection_pad else []
-        self.conv_block = nn.Sequential(*pad, conv_norm(nn.Conv2d(dim, dim, 3, padding=0 if reflection_pad else 1), norm),
-                                        nn.ReLU(inplace=True))
+        self.conv_block = nn.Sequential(
+            *pad, conv_norm(nn.Conv2d(dim, dim, 3, padding=0 if reflection_pad else 1), norm), nn.ReLU(inplace=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv_block(x)
@@ -128,14 +135,25 @@ class ConvBlock(nn.Module):
 class LowResStream(nn.Module):
     """Strided convs down by `learned_ds_factor`, `depth` conv blocks, then a 1x1 conv to MLP parameters."""
 
-    def __init__(self, num_in: int, num_out: int, norm: str, width: int = 64, max_width: int = 1024,
-                 depth: int = 7, learned_ds_factor: int = 16, reflection_pad: bool = False):
+    def __init__(
+        self,
+        num_in: int,
+        num_out: int,
+        norm: str,
+        width: int = 64,
+        max_width: int = 1024,
+        depth: int = 7,
+        learned_ds_factor: int = 16,
+        reflection_pad: bool = False,
+    ):
         super().__init__()
 
         def conv(cin, cout, stride):
             pad = [nn.ReflectionPad2d(1)] if reflection_pad else []
-            return pad + [conv_norm(nn.Conv2d(cin, cout, 3, stride, padding=0 if reflection_pad else 1), norm),
-                          nn.ReLU(inplace=True)]
+            return pad + [
+                conv_norm(nn.Conv2d(cin, cout, 3, stride, padding=0 if reflection_pad else 1), norm),
+                nn.ReLU(inplace=True),
+            ]
 
         layers = conv(num_in, width, 1)
         n_down = int(math.log2(learned_ds_factor))
@@ -182,9 +200,9 @@ def pixelwise_mlp(x: torch.Tensor, params: torch.Tensor, channels: list[int], ti
     out = tiles.permute(0, 2, 3, 4, 5, 1).reshape(b, hl, wl, tile * tile, c)
     idx, n = 0, len(channels) - 1
     for layer, (cin, cout) in enumerate(zip(channels, channels[1:])):
-        bias = params[:, idx:idx + cout].permute(0, 2, 3, 1).reshape(b, hl, wl, 1, cout)
+        bias = params[:, idx : idx + cout].permute(0, 2, 3, 1).reshape(b, hl, wl, 1, cout)
         idx += cout
-        weight = params[:, idx:idx + cin * cout].permute(0, 2, 3, 1).reshape(b, hl, wl, cin, cout)
+        weight = params[:, idx : idx + cin * cout].permute(0, 2, 3, 1).reshape(b, hl, wl, cin, cout)
         idx += cin * cout
         out = torch.matmul(out, weight) + bias
         out = F.leaky_relu(out, 0.01) if layer < n - 1 else torch.tanh(out)
@@ -200,8 +218,16 @@ class ASAPNetGenerator(nn.Module):
         self.config = config
         c = config
         self.downsample = TentDownsample(c.pre_downsample, c.semantic_nc) if c.pre_downsample > 1 else None
-        self.lowres_stream = LowResStream(c.semantic_nc, c.num_mlp_params, c.norm_G, c.lr_width, c.lr_max_width,
-                                          c.lr_depth, c.learned_ds_factor, c.reflection_pad)
+        self.lowres_stream = LowResStream(
+            c.semantic_nc,
+            c.num_mlp_params,
+            c.norm_G,
+            c.lr_width,
+            c.lr_max_width,
+            c.lr_depth,
+            c.learned_ds_factor,
+            c.reflection_pad,
+        )
 
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
@@ -216,8 +242,10 @@ class ASAPNetGenerator(nn.Module):
         h, w = semantics.shape[2:]
         check_divisible(h, w, c.tile_size, "each MLP covers one tile of that size")
         if c.reflection_pad and min(h, w) < 2 * c.tile_size:
-            raise InputError(f"spatial size {h}x{w} is too small: reflection padding needs at least 2 tiles "
-                             f"({2 * c.tile_size} pixels) per side")
+            raise InputError(
+                f"spatial size {h}x{w} is too small: reflection padding needs at least 2 tiles "
+                f"({2 * c.tile_size} pixels) per side"
+            )
         lowres = self.downsample(semantics) if self.downsample is not None else semantics
         params = self.lowres_stream(lowres)
         hr = semantics[:, :-1] if c.lr_instance else semantics

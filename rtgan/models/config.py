@@ -35,8 +35,10 @@ class GeneratorConfig:
         unknown = sorted(set(options) - fields)
         if unknown:
             known = sorted(fields | set(cls.derived) | set(cls.fixed))
-            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
-                     for k in unknown]
+            hints = [
+                f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else "")
+                for k in unknown
+            ]
             raise ConfigError(f"unknown {cls.arch} option(s): {', '.join(hints)}; valid: {', '.join(known)}")
         hints = typing.get_type_hints(cls)
         for k, v in options.items():

@@ -34,8 +34,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save(model: nn.Module, directory: str | os.PathLike, *, dtype: torch.dtype | None = None,
-         extra: dict | None = None) -> Path:
+def save(
+    model: nn.Module, directory: str | os.PathLike, *, dtype: torch.dtype | None = None, extra: dict | None = None
+) -> Path:
     """Write `model` to `directory` atomically. `dtype=torch.float16` halves the file; floats load back as fp32."""
     from safetensors.torch import save_file
 
@@ -69,8 +70,9 @@ def read_config(directory: str | os.PathLike) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: corrupted JSON: {e}") from None
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format {meta.get('format')!r} v{meta.get('format_version')} is not "
-                              f"{FORMAT!r} v{FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path}: format {meta.get('format')!r} v{meta.get('format_version')} is not {FORMAT!r} v{FORMAT_VERSION}"
+        )
     return meta
 
 

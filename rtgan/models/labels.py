@@ -16,11 +16,7 @@ _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 def validating() -> bool:
     """Input checks read tensor values; skip them while tracing or compiling a graph."""
-    return not (
-        torch.jit.is_tracing()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_compiling()
-    )
+    return not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
 
 
 def as_id_map(ids: torch.Tensor, what: str) -> torch.Tensor:
@@ -79,9 +75,7 @@ def check_semantics(x: torch.Tensor, channels: int, like: torch.Tensor, what: st
             "pass integer label ids to model.prepare(labels) first"
         )
     if x.dim() != 4 or x.shape[1] != channels:
-        raise InputError(
-            f"{what} must have shape (B, {channels}, H, W) for this model, got {tuple(x.shape)}"
-        )
+        raise InputError(f"{what} must have shape (B, {channels}, H, W) for this model, got {tuple(x.shape)}")
     if x.dtype != like.dtype or x.device != like.device:
         raise InputError(f"{what} is {x.dtype} on {x.device} but the model is {like.dtype} on {like.device}")
     if validating() and not bool(torch.isfinite(x).all()):
@@ -91,13 +85,17 @@ def check_semantics(x: torch.Tensor, channels: int, like: torch.Tensor, what: st
 def check_divisible(h: int, w: int, factor: int, why: str) -> None:
     if h % factor or w % factor:
         raise InputError(
-            f"spatial size {h}x{w} is not supported: height and width must be multiples of "
-            f"{factor} ({why})"
+            f"spatial size {h}x{w} is not supported: height and width must be multiples of {factor} ({why})"
         )
 
 
-def prepare_semantics(labels: torch.Tensor, instance: torch.Tensor | None, num_classes: int,
-                      use_instance: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def prepare_semantics(
+    labels: torch.Tensor,
+    instance: torch.Tensor | None,
+    num_classes: int,
+    use_instance: bool,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """One-hot labels, plus the instance-edge channel when the model takes one (official order)."""
     semantics = one_hot(labels, num_classes, dtype)
     if not use_instance:
@@ -105,11 +103,11 @@ def prepare_semantics(labels: torch.Tensor, instance: torch.Tensor | None, num_c
             raise InputError("an instance map was given but this model takes none (no_instance)")
         return semantics
     if instance is None:
-        raise InputError("this model needs an instance map (instance ids, same size as labels); "
-                         "pass labels again if there are no instances")
+        raise InputError(
+            "this model needs an instance map (instance ids, same size as labels); "
+            "pass labels again if there are no instances"
+        )
     edges = instance_edges(instance, dtype)
     if edges.shape[0] != semantics.shape[0] or edges.shape[2:] != semantics.shape[2:]:
         raise InputError(f"instance map shape {tuple(instance.shape)} does not match labels {tuple(labels.shape)}")
     return torch.cat([semantics, edges], dim=1)
-
-

@@ -24,9 +24,7 @@ def parse_norm(norm: str) -> tuple[bool, str]:
     m = re.fullmatch(r"(spectral)?(\w*)", norm)
     kind = m.group(2) if m else None
     if kind not in _PLAIN_NORMS and kind not in ("none", ""):
-        raise ConfigError(
-            f"unknown norm {norm!r}: expected [spectral]{{{', '.join(_PLAIN_NORMS)}, none}}"
-        )
+        raise ConfigError(f"unknown norm {norm!r}: expected [spectral]{{{', '.join(_PLAIN_NORMS)}, none}}")
     return bool(m.group(1)), kind
 
 

@@ -33,8 +33,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused to load: the file holds pickled objects other than tensors "
-                              f"(loading is weights-only, so no code from the file runs): {e}") from None
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds pickled objects other than tensors "
+            f"(loading is weights-only, so no code from the file runs): {e}"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): {e}") from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
@@ -43,7 +45,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     state = dict(state)
     if state and all(k.startswith("module.") for k in state):  # saved from a DataParallel wrapper
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -69,7 +71,9 @@ def check_keys(expected: Shapes, got: Shapes, *, what: str, hints: list[str]) ->
     if unexpected:
         lines.append(listing("unexpected in the checkpoint", unexpected))
     if shaped:
-        lines.append(listing("shape mismatch", shaped, lambda k: f"{k} checkpoint {list(got[k])} vs model {list(expected[k])}"))
+        lines.append(
+            listing("shape mismatch", shaped, lambda k: f"{k} checkpoint {list(got[k])} vs model {list(expected[k])}")
+        )
     if hints:
         lines.append("Probably differing option(s):")
         lines += [f"  - {h}" for h in dict.fromkeys(hints)]
@@ -82,35 +86,51 @@ def _common_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     got_sn = any(k.endswith("weight_orig") for k in got)
     if exp_sn != got_sn:
         opt = "norm_G" if config.arch in ("spade", "asapnet") else "norm"
-        hints.append(f"{opt}: the checkpoint {'has' if got_sn else 'has no'} spectral norm "
-                     f"(a 'spectral' prefix {'is' if got_sn else 'is not'} needed)")
+        hints.append(
+            f"{opt}: the checkpoint {'has' if got_sn else 'has no'} spectral norm "
+            f"(a 'spectral' prefix {'is' if got_sn else 'is not'} needed)"
+        )
     exp_bn = any(k.endswith("running_mean") for k in expected)
     got_bn = any(k.endswith("running_mean") for k in got)
     if exp_bn != got_bn:
-        hints.append(f"normalization: the checkpoint {'has' if got_bn else 'has no'} running statistics "
-                     f"({'batch/syncbatch' if got_bn else 'instance'} norm)")
+        hints.append(
+            f"normalization: the checkpoint {'has' if got_bn else 'has no'} running statistics "
+            f"({'batch/syncbatch' if got_bn else 'instance'} norm)"
+        )
     return hints
 
 
 def _input_hint(first: str, expected: Shapes, got: Shapes, config) -> list[str]:
     if first in expected and first in got and len(got[first]) > 1 and got[first][1] != expected[first][1]:
-        return [f"label count: the checkpoint's first layer ({first}) takes {got[first][1]} channels, these options "
-                f"give {expected[first][1]} (label_nc={config.label_nc}"
-                + (f" + don't-care={int(config.contain_dontcare_label)}" if hasattr(config, "contain_dontcare_label") else "")
-                + " + instance-edge channel); check label_nc, contain_dontcare_label and the no_instance options"]
+        return [
+            f"label count: the checkpoint's first layer ({first}) takes {got[first][1]} channels, these options "
+            f"give {expected[first][1]} (label_nc={config.label_nc}"
+            + (
+                f" + don't-care={int(config.contain_dontcare_label)}"
+                if hasattr(config, "contain_dontcare_label")
+                else ""
+            )
+            + " + instance-edge channel); check label_nc, contain_dontcare_label and the no_instance options"
+        ]
     return []
 
 
 def _spade_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     hints = []
     if any(k.startswith("up_4.") for k in got) != any(k.startswith("up_4.") for k in expected):
-        hints.append("num_upsampling_layers: the checkpoint " + ("has" if any(k.startswith("up_4.") for k in got)
-                     else "has no") + " up_4 block ('most' has it; 'normal'/'more' do not)")
+        hints.append(
+            "num_upsampling_layers: the checkpoint "
+            + ("has" if any(k.startswith("up_4.") for k in got) else "has no")
+            + " up_4 block ('most' has it; 'normal'/'more' do not)"
+        )
     if "fc.weight" in got and len(got["fc.weight"]) != len(expected.get("fc.weight", ())):
-        hints.append(f"use_vae: the checkpoint's fc is a {'Linear (use_vae=True)' if len(got['fc.weight']) == 2 else 'Conv2d (use_vae=False)'}")
+        vae = len(got["fc.weight"]) == 2
+        hints.append(f"use_vae: the checkpoint's fc is a {'Linear: use_vae=True' if vae else 'Conv2d: use_vae=False'}")
     elif "fc.weight" in got and len(got["fc.weight"]) == 2 and got["fc.weight"] != expected.get("fc.weight"):
-        hints.append(f"crop_size/aspect_ratio/ngf/z_dim: the VAE fc maps {got['fc.weight'][1]} -> {got['fc.weight'][0]} "
-                     f"= 16*ngf*sh*sw; these options give {expected['fc.weight'][1]} -> {expected['fc.weight'][0]}")
+        hints.append(
+            f"crop_size/aspect_ratio/ngf/z_dim: the VAE fc maps {got['fc.weight'][1]} -> {got['fc.weight'][0]} "
+            f"= 16*ngf*sh*sw; these options give {expected['fc.weight'][1]} -> {expected['fc.weight'][0]}"
+        )
     key = "head_0.conv_0.weight_orig" if "head_0.conv_0.weight_orig" in got else "head_0.conv_0.weight"
     if key in got and got[key][0] != 16 * config.ngf:
         hints.append(f"ngf: the checkpoint's head is {got[key][0]} wide, i.e. ngf={got[key][0] // 16}")
@@ -120,8 +140,9 @@ def _spade_hints(expected: Shapes, got: Shapes, config) -> list[str]:
             hints.append(f"norm_G kernel size: the checkpoint's SPADE convs are {got[k][2]}x{got[k][3]}")
         if got[k][0] != expected[k][0]:
             hints.append(f"spade_hidden: the checkpoint's SPADE hidden width is {got[k][0]}")
-    return hints + _input_hint("fc.weight" if config.use_vae is False else "head_0.norm_0.mlp_shared.0.weight",
-                               expected, got, config)
+    return hints + _input_hint(
+        "fc.weight" if config.use_vae is False else "head_0.norm_0.mlp_shared.0.weight", expected, got, config
+    )
 
 
 def _asapnet_hints(expected: Shapes, got: Shapes, config) -> list[str]:
@@ -129,18 +150,24 @@ def _asapnet_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     got_pad = "lowres_stream.model.1.0.weight" in got and "lowres_stream.model.0.0.weight" not in got
     exp_pad = "lowres_stream.model.1.0.weight" in expected and "lowres_stream.model.0.0.weight" not in expected
     if got_pad != exp_pad:
-        hints.append(f"reflection_pad={got_pad}: the checkpoint's layer indices "
-                     f"{'are shifted by padding layers' if got_pad else 'have no padding layers'}")
+        hints.append(
+            f"reflection_pad={got_pad}: the checkpoint's layer indices "
+            f"{'are shifted by padding layers' if got_pad else 'have no padding layers'}"
+        )
     blocks = lambda s: len({m.group(1) for k in s if (m := re.match(r"lowres_stream\.model\.(\d+)\.conv_block", k))})
     if blocks(got) != blocks(expected):
         hints.append(f"lr_depth: the checkpoint has {blocks(got)} low-res conv blocks")
-    last = lambda s: max(((int(m.group(1)), k) for k in s if (m := re.match(r"lowres_stream\.model\.(\d+)\.bias$", k))),
-                         default=(None, None))[1]
+    last = lambda s: max(
+        ((int(m.group(1)), k) for k in s if (m := re.match(r"lowres_stream\.model\.(\d+)\.bias$", k))),
+        default=(None, None),
+    )[1]
     kg, ke = last(got), last(expected)
     if kg and ke and got[kg][0] != expected[ke][0]:
-        hints.append(f"MLP size: the checkpoint predicts {got[kg][0]} parameters per tile, these options "
-                     f"{expected[ke][0]} (MLP channels {config.mlp_channels}); check hr_width, hr_depth, label_nc, "
-                     "contain_dontcare_label, lr_instance, and crop_size/aspect_ratio (tile size sets the coordinate channels)")
+        hints.append(
+            f"MLP size: the checkpoint predicts {got[kg][0]} parameters per tile, these options "
+            f"{expected[ke][0]} (MLP channels {config.mlp_channels}); check hr_width, hr_depth, label_nc, "
+            "contain_dontcare_label, lr_instance, and crop_size/aspect_ratio (tile size sets the coordinate channels)"
+        )
     first = "lowres_stream.model.1.0.weight" if exp_pad else "lowres_stream.model.0.0.weight"
     return hints + _input_hint(first, expected, got, config)
 
@@ -149,11 +176,19 @@ def _pix2pixhd_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     hints = []
     got_local = any(k.startswith("model1_1.") for k in got)
     if got_local != (config.netG == "local"):
-        hints.append(f"netG: the checkpoint is a {'local enhancer' if got_local else 'global generator'} "
-                     f"(netG={'local' if got_local else 'global'})")
-    if "model.1.weight" in got and "model.1.weight" in expected and got["model.1.weight"][0] != expected["model.1.weight"][0]:
-        hints.append(f"ngf: the checkpoint's first conv is {got['model.1.weight'][0]} wide (netG=local doubles ngf "
-                     "per enhancer for the global part)")
+        hints.append(
+            f"netG: the checkpoint is a {'local enhancer' if got_local else 'global generator'} "
+            f"(netG={'local' if got_local else 'global'})"
+        )
+    if (
+        "model.1.weight" in got
+        and "model.1.weight" in expected
+        and got["model.1.weight"][0] != expected["model.1.weight"][0]
+    ):
+        hints.append(
+            f"ngf: the checkpoint's first conv is {got['model.1.weight'][0]} wide (netG=local doubles ngf "
+            "per enhancer for the global part)"
+        )
     n_res = lambda s: len({m.group(1) for k in s if (m := re.match(r"model\.(\d+)\.conv_block", k))})
     if n_res(got) != n_res(expected):
         hints.append(f"n_blocks_global: the checkpoint has {n_res(got)} global residual blocks")
@@ -163,8 +198,14 @@ def _pix2pixhd_hints(expected: Shapes, got: Shapes, config) -> list[str]:
 _HINTS = {"spade": _spade_hints, "asapnet": _asapnet_hints, "pix2pixhd": _pix2pixhd_hints}
 
 
-def load_official(arch: str, weights: str | os.PathLike, *, encoder: str | os.PathLike | None = None,
-                  preset: str | None = None, **options: Any) -> nn.Module:
+def load_official(
+    arch: str,
+    weights: str | os.PathLike,
+    *,
+    encoder: str | os.PathLike | None = None,
+    preset: str | None = None,
+    **options: Any,
+) -> nn.Module:
     """Build `arch` from official option names (over `preset`'s) and load an official generator checkpoint.
 
     `encoder` is the `latest_net_E.pth` of a SPADE VAE model; without it a VAE model samples z
@@ -177,8 +218,11 @@ def load_official(arch: str, weights: str | os.PathLike, *, encoder: str | os.Pa
             raise ConfigError(f"preset {preset!r} is a {p.arch} preset, not {arch}")
         options = {**p.options, **options}
     elif arch == "spade" and "num_upsampling_layers" not in options:
-        warnings.warn("SPADE 'normal' and 'more' upsampling have identical checkpoint keys; assuming 'normal'. "
-                      "Pass num_upsampling_layers (Cityscapes uses 'more') or a preset.", stacklevel=2)
+        warnings.warn(
+            "SPADE 'normal' and 'more' upsampling have identical checkpoint keys; assuming 'normal'. "
+            "Pass num_upsampling_layers (Cityscapes uses 'more') or a preset.",
+            stacklevel=2,
+        )
     config = make_config(arch, **options)
     if encoder is not None and not getattr(config, "use_vae", False):
         raise ConfigError("an encoder checkpoint was given but the options have use_vae=False")
@@ -186,16 +230,24 @@ def load_official(arch: str, weights: str | os.PathLike, *, encoder: str | os.Pa
     state = read_state_dict(weights)
     expected = {k: v for k, v in state_shapes(model.state_dict()).items() if not k.startswith("encoder.")}
     got = state_shapes(state)
-    check_keys(expected, got, what=f"{os.fspath(weights)} ({arch})", hints=_HINTS[arch](expected, got, config)
-               + _common_hints(expected, got, config))
+    check_keys(
+        expected,
+        got,
+        what=f"{os.fspath(weights)} ({arch})",
+        hints=_HINTS[arch](expected, got, config) + _common_hints(expected, got, config),
+    )
     if getattr(model, "encoder", None) is not None:
         if encoder is None:
             model.encoder = None
         else:
             enc = read_state_dict(encoder)
-            check_keys(state_shapes(model.encoder.state_dict()), state_shapes(enc), what=f"{os.fspath(encoder)} (SPADE encoder)",
-                       hints=_common_hints(state_shapes(model.encoder.state_dict()), state_shapes(enc), config)
-                       + ["ngf / norm_E / crop_size (crop_size < 256 drops layer6)"])
+            check_keys(
+                state_shapes(model.encoder.state_dict()),
+                state_shapes(enc),
+                what=f"{os.fspath(encoder)} (SPADE encoder)",
+                hints=_common_hints(state_shapes(model.encoder.state_dict()), state_shapes(enc), config)
+                + ["ngf / norm_E / crop_size (crop_size < 256 drops layer6)"],
+            )
             state.update({f"encoder.{k}": v for k, v in enc.items()})
     model.load_state_dict(state, strict=True)
     return model.eval()

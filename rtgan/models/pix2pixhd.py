@@ -70,16 +70,22 @@ class ResnetBlock(nn.Module):
         super().__init__()
         norm_layer = _norm_layer(norm)
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), norm_layer(dim),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            norm_layer(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            norm_layer(dim),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv_block(x)
 
 
-def global_generator_layers(input_nc: int, ngf: int, n_downsample: int, n_blocks: int, norm: str,
-                            final: bool = True) -> list[nn.Module]:
+def global_generator_layers(
+    input_nc: int, ngf: int, n_downsample: int, n_blocks: int, norm: str, final: bool = True
+) -> list[nn.Module]:
     """c7s1-ngf, n strided downsamples, n_blocks residual blocks, n transposed-conv upsamples[, c7s1-3, tanh]."""
     norm_layer = _norm_layer(norm)
     layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), norm_layer(ngf), nn.ReLU(True)]
@@ -89,8 +95,11 @@ def global_generator_layers(input_nc: int, ngf: int, n_downsample: int, n_blocks
     layers += [ResnetBlock(ngf * 2**n_downsample, norm) for _ in range(n_blocks)]
     for i in range(n_downsample):
         m = 2 ** (n_downsample - i)
-        layers += [nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
-                   norm_layer(ngf * m // 2), nn.ReLU(True)]
+        layers += [
+            nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
+            norm_layer(ngf * m // 2),
+            nn.ReLU(True),
+        ]
     if final:
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
     return layers
@@ -109,17 +118,28 @@ class Pix2PixHDGenerator(nn.Module):
         self.config = config
         c = config
         if c.netG == "global":
-            self.model = nn.Sequential(*global_generator_layers(c.semantic_nc, c.ngf, c.n_downsample_global,
-                                                                c.n_blocks_global, c.norm))
+            self.model = nn.Sequential(
+                *global_generator_layers(c.semantic_nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm)
+            )
             return
         norm_layer = _norm_layer(c.norm)
         ngf_global = c.ngf * 2**c.n_local_enhancers
-        self.model = nn.Sequential(*global_generator_layers(c.semantic_nc, ngf_global, c.n_downsample_global,
-                                                            c.n_blocks_global, c.norm, final=False))
+        self.model = nn.Sequential(
+            *global_generator_layers(
+                c.semantic_nc, ngf_global, c.n_downsample_global, c.n_blocks_global, c.norm, final=False
+            )
+        )
         for n in range(1, c.n_local_enhancers + 1):
             f = c.ngf * 2 ** (c.n_local_enhancers - n)
-            down = [nn.ReflectionPad2d(3), nn.Conv2d(c.semantic_nc, f, 7), norm_layer(f), nn.ReLU(True),
-                    nn.Conv2d(f, f * 2, 3, stride=2, padding=1), norm_layer(f * 2), nn.ReLU(True)]
+            down = [
+                nn.ReflectionPad2d(3),
+                nn.Conv2d(c.semantic_nc, f, 7),
+                norm_layer(f),
+                nn.ReLU(True),
+                nn.Conv2d(f, f * 2, 3, stride=2, padding=1),
+                norm_layer(f * 2),
+                nn.ReLU(True),
+            ]
             up = [ResnetBlock(f * 2, c.norm) for _ in range(c.n_blocks_local)]
             up += [nn.ConvTranspose2d(f * 2, f, 3, stride=2, padding=1, output_padding=1), norm_layer(f), nn.ReLU(True)]
             if n == c.n_local_enhancers:
@@ -128,8 +148,9 @@ class Pix2PixHDGenerator(nn.Module):
             setattr(self, f"model{n}_2", nn.Sequential(*up))
         self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
 
-    def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None,
-                features: torch.Tensor | None = None) -> torch.Tensor:
+    def prepare(
+        self, labels: torch.Tensor, instance: torch.Tensor | None = None, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Label ids, instance ids and (when the model takes them) (B, feat_num, H, W) features -> semantic map."""
         c = self.config
         semantics = prepare_semantics(labels, instance, c.num_classes, not c.no_instance, self.model[1].weight.dtype)
@@ -137,8 +158,13 @@ class Pix2PixHDGenerator(nn.Module):
             if features is not None:
                 raise InputError("features were given but this model takes none (instance_feat/label_feat off)")
             return semantics
-        if features is None or features.dim() != 4 or features.shape[1] != c.extra_nc \
-                or features.shape[2:] != semantics.shape[2:] or not features.is_floating_point():
+        if (
+            features is None
+            or features.dim() != 4
+            or features.shape[1] != c.extra_nc
+            or features.shape[2:] != semantics.shape[2:]
+            or not features.is_floating_point()
+        ):
             got = None if features is None else (tuple(features.shape), features.dtype)
             raise InputError(f"this model needs float features of shape (B, {c.extra_nc}, H, W), got {got}")
         return torch.cat([semantics, features], 1)
@@ -151,8 +177,10 @@ class Pix2PixHDGenerator(nn.Module):
         h, w = semantics.shape[2:]
         check_divisible(h, w, c.size_factor, "each downsampling stage halves the size exactly")
         if min(h, w) < 2 * c.size_factor:
-            raise InputError(f"spatial size {h}x{w} is too small: reflection padding at the bottleneck "
-                             f"needs at least {2 * c.size_factor} pixels per side")
+            raise InputError(
+                f"spatial size {h}x{w} is too small: reflection padding at the bottleneck "
+                f"needs at least {2 * c.size_factor} pixels per side"
+            )
         if c.netG == "global":
             return self.model(semantics)
         pyramid = [semantics]

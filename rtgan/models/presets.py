@@ -29,46 +29,129 @@ class Preset:
         return make_config(self.arch, **{**self.options, **overrides})
 
 
-_SPADE_COCO = dict(label_nc=182, contain_dontcare_label=True, no_instance=False, crop_size=256, aspect_ratio=1.0,
-                   num_upsampling_layers="normal", norm_G="spectralspadesyncbatch3x3")
-_ASAP_FACADES = dict(label_nc=13, contain_dontcare_label=False, no_instance_edge=True, no_instance_dist=True,
-                     lr_instance=False, aspect_ratio=1.0, reflection_pad=True)
+_SPADE_COCO = dict(
+    label_nc=182,
+    contain_dontcare_label=True,
+    no_instance=False,
+    crop_size=256,
+    aspect_ratio=1.0,
+    num_upsampling_layers="normal",
+    norm_G="spectralspadesyncbatch3x3",
+)
+_ASAP_FACADES = dict(
+    label_nc=13,
+    contain_dontcare_label=False,
+    no_instance_edge=True,
+    no_instance_dist=True,
+    lr_instance=False,
+    aspect_ratio=1.0,
+    reflection_pad=True,
+)
 _P2PHD_CITY = dict(label_nc=35, no_instance=False, n_downsample_global=4, n_blocks_global=9, norm="instance")
 
-PRESETS: dict[str, Preset] = {p.name: p for p in [
-    Preset("spade-cityscapes", "spade",
-           dict(label_nc=35, contain_dontcare_label=False, no_instance=False, crop_size=512, aspect_ratio=2.0,
-                num_upsampling_layers="more", norm_G="spectralspadesyncbatch3x3"),
-           "SPADE on Cityscapes, 256x512, 35 labels + instance edges", "NVlabs/SPADE cityscapes_pretrained"),
-    Preset("spade-ade20k", "spade",
-           dict(label_nc=150, contain_dontcare_label=True, no_instance=True, crop_size=256, aspect_ratio=1.0,
-                num_upsampling_layers="normal", norm_G="spectralspadesyncbatch3x3"),
-           "SPADE on ADE20K, 256x256, 150 labels + don't-care", "NVlabs/SPADE ade20k_pretrained"),
-    Preset("spade-coco", "spade", _SPADE_COCO,
-           "SPADE on COCO-Stuff, 256x256, 182 labels + don't-care + instance edges", "NVlabs/SPADE coco_pretrained"),
-    Preset("spade-coco-vae", "spade", {**_SPADE_COCO, "use_vae": True},
-           "SPADE on COCO-Stuff with the VAE style encoder (multi-modal synthesis)", "trained with --use_vae"),
-    Preset("asapnet-cityscapes", "asapnet",
-           dict(label_nc=35, contain_dontcare_label=False, no_instance_edge=False, no_instance_dist=True,
-                lr_instance=True, crop_size=512, aspect_ratio=2.0, reflection_pad=False),
-           "ASAPNet on Cityscapes, 256x512, tile 16", "tamarott/ASAPNet cityscapes"),
-    Preset("asapnet-facades512", "asapnet", {**_ASAP_FACADES, "crop_size": 512},
-           "ASAPNet on CMP Facades, 512x512, tile 32 (tent pre-downsample x2)", "tamarott/ASAPNet facades512"),
-    Preset("asapnet-facades1024", "asapnet", {**_ASAP_FACADES, "crop_size": 1024},
-           "ASAPNet on CMP Facades, 1024x1024, tile 64 (tent pre-downsample x4)", "tamarott/ASAPNet facades1024"),
-    Preset("pix2pixhd-label2city-512p", "pix2pixhd", {**_P2PHD_CITY, "netG": "global", "ngf": 64},
-           "pix2pixHD global generator on Cityscapes, 512x1024", "NVIDIA/pix2pixHD label2city_512p"),
-    Preset("pix2pixhd-label2city-1024p", "pix2pixhd",
-           {**_P2PHD_CITY, "netG": "local", "ngf": 32, "n_local_enhancers": 1, "n_blocks_local": 3},
-           "pix2pixHD local enhancer on Cityscapes, 1024x2048", "NVIDIA/pix2pixHD label2city_1024p"),
-]}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "spade-cityscapes",
+            "spade",
+            dict(
+                label_nc=35,
+                contain_dontcare_label=False,
+                no_instance=False,
+                crop_size=512,
+                aspect_ratio=2.0,
+                num_upsampling_layers="more",
+                norm_G="spectralspadesyncbatch3x3",
+            ),
+            "SPADE on Cityscapes, 256x512, 35 labels + instance edges",
+            "NVlabs/SPADE cityscapes_pretrained",
+        ),
+        Preset(
+            "spade-ade20k",
+            "spade",
+            dict(
+                label_nc=150,
+                contain_dontcare_label=True,
+                no_instance=True,
+                crop_size=256,
+                aspect_ratio=1.0,
+                num_upsampling_layers="normal",
+                norm_G="spectralspadesyncbatch3x3",
+            ),
+            "SPADE on ADE20K, 256x256, 150 labels + don't-care",
+            "NVlabs/SPADE ade20k_pretrained",
+        ),
+        Preset(
+            "spade-coco",
+            "spade",
+            _SPADE_COCO,
+            "SPADE on COCO-Stuff, 256x256, 182 labels + don't-care + instance edges",
+            "NVlabs/SPADE coco_pretrained",
+        ),
+        Preset(
+            "spade-coco-vae",
+            "spade",
+            {**_SPADE_COCO, "use_vae": True},
+            "SPADE on COCO-Stuff with the VAE style encoder (multi-modal synthesis)",
+            "trained with --use_vae",
+        ),
+        Preset(
+            "asapnet-cityscapes",
+            "asapnet",
+            dict(
+                label_nc=35,
+                contain_dontcare_label=False,
+                no_instance_edge=False,
+                no_instance_dist=True,
+                lr_instance=True,
+                crop_size=512,
+                aspect_ratio=2.0,
+                reflection_pad=False,
+            ),
+            "ASAPNet on Cityscapes, 256x512, tile 16",
+            "tamarott/ASAPNet cityscapes",
+        ),
+        Preset(
+            "asapnet-facades512",
+            "asapnet",
+            {**_ASAP_FACADES, "crop_size": 512},
+            "ASAPNet on CMP Facades, 512x512, tile 32 (tent pre-downsample x2)",
+            "tamarott/ASAPNet facades512",
+        ),
+        Preset(
+            "asapnet-facades1024",
+            "asapnet",
+            {**_ASAP_FACADES, "crop_size": 1024},
+            "ASAPNet on CMP Facades, 1024x1024, tile 64 (tent pre-downsample x4)",
+            "tamarott/ASAPNet facades1024",
+        ),
+        Preset(
+            "pix2pixhd-label2city-512p",
+            "pix2pixhd",
+            {**_P2PHD_CITY, "netG": "global", "ngf": 64},
+            "pix2pixHD global generator on Cityscapes, 512x1024",
+            "NVIDIA/pix2pixHD label2city_512p",
+        ),
+        Preset(
+            "pix2pixhd-label2city-1024p",
+            "pix2pixhd",
+            {**_P2PHD_CITY, "netG": "local", "ngf": 32, "n_local_enhancers": 1, "n_blocks_local": 3},
+            "pix2pixHD local enhancer on Cityscapes, 1024x2048",
+            "NVIDIA/pix2pixHD label2city_1024p",
+        ),
+    ]
+}
 
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         hint = difflib.get_close_matches(name, PRESETS, 1)
-        raise ConfigError(f"unknown preset {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; presets: {', '.join(PRESETS)}")
+        raise ConfigError(
+            f"unknown preset {name!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; presets: {', '.join(PRESETS)}"
+        )
     return PRESETS[name]
 
 

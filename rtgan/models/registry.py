@@ -23,8 +23,11 @@ ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], type[nn.Module]]] = {
 def check_arch(arch: str) -> str:
     if arch not in ARCHITECTURES:
         hint = difflib.get_close_matches(str(arch).lower(), ARCHITECTURES, 1)
-        raise ConfigError(f"unknown architecture {arch!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; choose one of {', '.join(ARCHITECTURES)}")
+        raise ConfigError(
+            f"unknown architecture {arch!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; choose one of {', '.join(ARCHITECTURES)}"
+        )
     return arch
 
 

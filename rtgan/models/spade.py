@@ -42,9 +42,11 @@ class SPADEConfig(GeneratorConfig):
 
     def __post_init__(self):
         self._require(self.label_nc > 0, f"label_nc must be positive, got {self.label_nc}")
-        self._require(self.num_upsampling_layers in _UP_LAYERS,
-                      f"num_upsampling_layers must be one of {list(_UP_LAYERS)}, got {self.num_upsampling_layers!r}")
-        self.spade_norm  # parse now so a bad norm_G fails at construction
+        self._require(
+            self.num_upsampling_layers in _UP_LAYERS,
+            f"num_upsampling_layers must be one of {list(_UP_LAYERS)}, got {self.num_upsampling_layers!r}",
+        )
+        _ = self.spade_norm  # parse now so a bad norm_G fails at construction
         if self.use_vae:
             self._require(self.crop_size // 2**self.num_up_layers >= 1, "crop_size too small for the VAE latent grid")
 
@@ -65,7 +67,9 @@ class SPADEConfig(GeneratorConfig):
         """norm_G -> (spectral convs, parameter-free norm 'batch'|'instance', SPADE kernel size)."""
         m = re.fullmatch(r"(spectral)?spade(syncbatch|batch|instance)(\d)x\d", self.norm_G)
         if not m:
-            raise ConfigError(f"spade: norm_G {self.norm_G!r} is not [spectral]spade{{syncbatch,batch,instance}}{{3x3,5x5}}")
+            raise ConfigError(
+                f"spade: norm_G {self.norm_G!r} is not [spectral]spade{{syncbatch,batch,instance}}{{3x3,5x5}}"
+            )
         return bool(m.group(1)), "instance" if m.group(2) == "instance" else "batch", int(m.group(3))
 
     @property
@@ -81,8 +85,9 @@ class SPADE(nn.Module):
     def __init__(self, norm_nc: int, label_nc: int, norm: str = "batch", kernel_size: int = 3, hidden: int = 128):
         super().__init__()
         # Batch norm without affine terms: at inference its running statistics are what matter.
-        self.param_free_norm = (nn.InstanceNorm2d(norm_nc, affine=False) if norm == "instance"
-                                else nn.BatchNorm2d(norm_nc, affine=False))
+        self.param_free_norm = (
+            nn.InstanceNorm2d(norm_nc, affine=False) if norm == "instance" else nn.BatchNorm2d(norm_nc, affine=False)
+        )
         pad = kernel_size // 2
         self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, kernel_size, padding=pad), nn.ReLU())
         self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel_size, padding=pad)
@@ -98,8 +103,16 @@ class SPADE(nn.Module):
 class SPADEResBlock(nn.Module):
     """Pre-activation residual block with SPADE norms; a learned 1x1 shortcut when widths differ."""
 
-    def __init__(self, fin: int, fout: int, label_nc: int, norm: str = "batch", kernel_size: int = 3,
-                 spectral: bool = False, hidden: int = 128):
+    def __init__(
+        self,
+        fin: int,
+        fout: int,
+        label_nc: int,
+        norm: str = "batch",
+        kernel_size: int = 3,
+        spectral: bool = False,
+        hidden: int = 128,
+    ):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmid = min(fin, fout)
@@ -192,20 +205,28 @@ class SPADEGenerator(nn.Module):
         if c.use_vae:
             sh, sw = c.latent_size
             if (h, w) != (sh * factor, sw * factor):
-                raise InputError(f"spatial size {h}x{w} is not supported: this VAE model's latent grid "
-                                 f"is fixed at {sh}x{sw}, so it takes {sh * factor}x{sw * factor} only")
+                raise InputError(
+                    f"spatial size {h}x{w} is not supported: this VAE model's latent grid "
+                    f"is fixed at {sh}x{sw}, so it takes {sh * factor}x{sw * factor} only"
+                )
             if z is None:
                 z = torch.randn(b, c.z_dim, device=semantics.device, dtype=semantics.dtype)
-            elif validating() and (z.shape != (b, c.z_dim) or not z.is_floating_point() or not bool(torch.isfinite(z).all())):
-                raise InputError(f"z must be a finite float tensor of shape ({b}, {c.z_dim}), got {tuple(z.shape)} {z.dtype}")
+            elif validating() and (
+                z.shape != (b, c.z_dim) or not z.is_floating_point() or not bool(torch.isfinite(z).all())
+            ):
+                raise InputError(
+                    f"z must be a finite float tensor of shape ({b}, {c.z_dim}), got {tuple(z.shape)} {z.dtype}"
+                )
             x = self.fc(z).view(-1, 16 * c.ngf, sh, sw)
         else:
             if z is not None:
                 raise InputError("z was given but this SPADE model has no VAE (use_vae=False)")
             check_divisible(h, w, factor, f"{c.num_upsampling_layers!r} upsampling has {c.num_up_layers} 2x stages")
             if c.spade_norm[1] == "instance" and h * w == factor * factor:
-                raise InputError(f"spatial size {h}x{w} is too small: instance norm needs more than one "
-                                 f"pixel at the {h // factor}x{w // factor} latent grid")
+                raise InputError(
+                    f"spatial size {h}x{w} is too small: instance norm needs more than one "
+                    f"pixel at the {h // factor}x{w // factor} latent grid"
+                )
             x = self.fc(F.interpolate(semantics, size=(h // factor, w // factor)))
 
         seg = semantics
@@ -228,6 +249,8 @@ class SPADEGenerator(nn.Module):
         return self.encoder(image)
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return eps * torch.exp(0.5 * logvar) + mu

@@ -5,8 +5,8 @@ import warnings
 
 import pytest
 import torch
-
 from helpers import VARIANTS, inputs, make
+
 from rtgan import CheckpointError, ConfigError, InputError
 from rtgan.models import get_model, get_preset, load_official, make_config
 
@@ -53,14 +53,17 @@ def test_semantics_checks(spade):
         model(torch.zeros(1, c, h, w), z=torch.zeros(1, 256))
 
 
-@pytest.mark.parametrize("variant,size,match", [
-    ("asap-tile16", (40, 64), "multiples of 16"),
-    ("asap-tile32-tent-reflect", (32, 64), "at least 2 tiles"),
-    ("p2phd-local", (36, 64), "multiples of 8"),
-    ("p2phd-global", (4, 8), "too small"),
-    ("spade-vae", (64, 128), "latent grid is fixed at 4x8"),
-    ("spade-most-instance5", (128, 128), "instance norm needs more than one pixel"),
-])
+@pytest.mark.parametrize(
+    "variant,size,match",
+    [
+        ("asap-tile16", (40, 64), "multiples of 16"),
+        ("asap-tile32-tent-reflect", (32, 64), "at least 2 tiles"),
+        ("p2phd-local", (36, 64), "multiples of 8"),
+        ("p2phd-global", (4, 8), "too small"),
+        ("spade-vae", (64, 128), "latent grid is fixed at 4x8"),
+        ("spade-most-instance5", (128, 128), "instance norm needs more than one pixel"),
+    ],
+)
 def test_sizes_the_architecture_cannot_take(variant, size, match):
     model, _ = make(variant)
     sem = torch.zeros(1, model.config.semantic_nc, *size)
@@ -120,8 +123,9 @@ def test_wrong_option_hints(tmp_path):
     msg = _load_error("spade", ckpt, preset="spade-cityscapes", **tiny, num_upsampling_layers="most", label_nc=34)
     assert "label count" in msg and "takes 36 channels" in msg and "give 35" in msg
 
-    msg = _load_error("spade", ckpt, preset="spade-cityscapes", **tiny, num_upsampling_layers="most",
-                      norm_G="spadesyncbatch3x3")
+    msg = _load_error(
+        "spade", ckpt, preset="spade-cityscapes", **tiny, num_upsampling_layers="most", norm_G="spadesyncbatch3x3"
+    )
     assert "spectral" in msg
 
     msg = _load_error("spade", ckpt, preset="spade-cityscapes", ngf=8, spade_hidden=8, num_upsampling_layers="most")

@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
 from helpers import VARIANTS, inputs, make
+
 from rtgan.models.asapnet import cosine_coords
 
 
@@ -70,8 +70,12 @@ def test_cosine_coords_definition():
     y, x = 3, 10
     expected = []
     for f in (8, 4, 2):  # per scale: cos x, sin x, cos y, sin y of the phase within the period
-        expected += [math.cos(2 * math.pi * (x % f) / f), math.sin(2 * math.pi * (x % f) / f),
-                     math.cos(2 * math.pi * (y % f) / f), math.sin(2 * math.pi * (y % f) / f)]
+        expected += [
+            math.cos(2 * math.pi * (x % f) / f),
+            math.sin(2 * math.pi * (x % f) / f),
+            math.cos(2 * math.pi * (y % f) / f),
+            math.sin(2 * math.pi * (y % f) / f),
+        ]
     torch.testing.assert_close(c[0, :, y, x], torch.tensor(expected), atol=1e-6, rtol=0)
 
 

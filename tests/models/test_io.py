@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from helpers import VARIANTS, inputs, make
+
 from rtgan import CheckpointError
 from rtgan.models import load, load_official, save
 

@@ -66,7 +66,8 @@ def load(repo_name: str, module: str) -> types.ModuleType:
         }
         if (path / "models" / "networks").is_dir():
             stubs["models.networks"] = _stub("models.networks", __path__=[str(path / "models" / "networks")])
-            stubs["models.networks.sync_batchnorm"] = _stub("models.networks.sync_batchnorm",
-                                                            SynchronizedBatchNorm2d=nn.BatchNorm2d)
+            stubs["models.networks.sync_batchnorm"] = _stub(
+                "models.networks.sync_batchnorm", SynchronizedBatchNorm2d=nn.BatchNorm2d
+            )
         sys.modules.update(stubs)
         return importlib.import_module(module)

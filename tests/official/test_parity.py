@@ -9,7 +9,6 @@ from argparse import Namespace
 
 import pytest
 import torch
-
 from helpers import VARIANTS, inputs, make
 from official_import import load
 
@@ -31,8 +30,17 @@ def official_generator(model):
         opt = Namespace(**c.to_dict(), gpu_ids=[], output_nc=3, no_one_hot=False)
         return gen.ASAPNetsGenerator(opt), None
     net = load("pix2pixHD", "models.networks")
-    return net.define_G(c.semantic_nc, 3, c.ngf, c.netG, c.n_downsample_global, c.n_blocks_global,
-                        c.n_local_enhancers, c.n_blocks_local, c.norm), None
+    return net.define_G(
+        c.semantic_nc,
+        3,
+        c.ngf,
+        c.netG,
+        c.n_downsample_global,
+        c.n_blocks_global,
+        c.n_local_enhancers,
+        c.n_blocks_local,
+        c.norm,
+    ), None
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -61,8 +69,15 @@ def test_generator_matches_official(variant, capsys):
     assert 0.05 < b.std() and (b.abs() > 0.99).float().mean() < 0.5, "degenerate outputs prove little"
 
 
-@pytest.mark.parametrize("repo,variant", [("SPADE", "spade-normal-syncbatch3"), ("SPADE", "spade-more-batch3-dontcare"),
-                                          ("ASAPNet", "asap-tile16"), ("ASAPNet", "asap-tile32-tent-reflect")])
+@pytest.mark.parametrize(
+    "repo,variant",
+    [
+        ("SPADE", "spade-normal-syncbatch3"),
+        ("SPADE", "spade-more-batch3-dontcare"),
+        ("ASAPNet", "asap-tile16"),
+        ("ASAPNet", "asap-tile32-tent-reflect"),
+    ],
+)
 def test_prepare_matches_official(repo, variant):
     model, size = make(variant)
     c = model.config
@@ -71,8 +86,11 @@ def test_prepare_matches_official(repo, variant):
     opt = Namespace(**{"no_one_hot": False, "no_instance": getattr(c, "no_instance_edge", None), **c.to_dict()})
     fake = Namespace(opt=opt, FloatTensor=torch.FloatTensor, ByteTensor=torch.ByteTensor, use_gpu=lambda: False)
     fake.get_edges = lambda t: pm.get_edges(fake, t)
-    data = {"label": labels, "instance": instance if instance is not None else torch.zeros_like(labels),
-            "image": torch.zeros(1)}
+    data = {
+        "label": labels,
+        "instance": instance if instance is not None else torch.zeros_like(labels),
+        "image": torch.zeros(1),
+    }
     theirs, _ = pm.preprocess_input(fake, data)
     assert torch.equal(ours, theirs)
 
@@ -96,6 +114,7 @@ PRESET_SIZES = {
 @pytest.mark.parametrize("preset", list(PRESET_SIZES))
 def test_presets_match_official_full_width(preset, capsys):
     from helpers import calibrate_, randomize_
+
     from rtgan.models import get_model
 
     overrides, size = PRESET_SIZES[preset]
