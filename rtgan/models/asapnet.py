@@ -73,6 +73,15 @@ class ASAPNetConfig(GeneratorConfig):
     def semantic_nc(self) -> int:
         return self.num_classes + int(not self.no_instance_edge)
 
+    def check_size(self, h: int, w: int) -> None:
+        """Raise InputError unless this architecture can paint an h x w image."""
+        check_divisible(h, w, self.tile_size, "each MLP covers one tile of that size")
+        if self.reflection_pad and min(h, w) < 2 * self.tile_size:
+            raise InputError(
+                f"spatial size {h}x{w} is too small: reflection padding needs at least 2 tiles "
+                f"({2 * self.tile_size} pixels) per side"
+            )
+
     @property
     def tile_size(self) -> int:
         """Pixels per MLP tile side (S = S1 x S2 in the paper): the low-res grid is 16 tiles high."""
@@ -240,12 +249,7 @@ class ASAPNetGenerator(nn.Module):
             raise InputError("z was given but ASAPNet has no latent input")
         check_semantics(semantics, c.semantic_nc, self.lowres_stream.model[-1].weight)
         h, w = semantics.shape[2:]
-        check_divisible(h, w, c.tile_size, "each MLP covers one tile of that size")
-        if c.reflection_pad and min(h, w) < 2 * c.tile_size:
-            raise InputError(
-                f"spatial size {h}x{w} is too small: reflection padding needs at least 2 tiles "
-                f"({2 * c.tile_size} pixels) per side"
-            )
+        c.check_size(h, w)
         lowres = self.downsample(semantics) if self.downsample is not None else semantics
         params = self.lowres_stream(lowres)
         hr = semantics[:, :-1] if c.lr_instance else semantics

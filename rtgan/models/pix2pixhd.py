@@ -55,6 +55,15 @@ class Pix2PixHDConfig(GeneratorConfig):
     def semantic_nc(self) -> int:
         return self.label_nc + int(not self.no_instance) + self.extra_nc
 
+    def check_size(self, h: int, w: int) -> None:
+        """Raise InputError unless this architecture can paint an h x w image."""
+        check_divisible(h, w, self.size_factor, "each downsampling stage halves the size exactly")
+        if min(h, w) < 2 * self.size_factor:
+            raise InputError(
+                f"spatial size {h}x{w} is too small: reflection padding at the bottleneck "
+                f"needs at least {2 * self.size_factor} pixels per side"
+            )
+
     @property
     def size_factor(self) -> int:
         n_local = self.n_local_enhancers if self.netG == "local" else 0
@@ -174,13 +183,7 @@ class Pix2PixHDGenerator(nn.Module):
         if z is not None:
             raise InputError("z was given but pix2pixHD has no latent input")
         check_semantics(semantics, c.semantic_nc, self.model[1].weight)
-        h, w = semantics.shape[2:]
-        check_divisible(h, w, c.size_factor, "each downsampling stage halves the size exactly")
-        if min(h, w) < 2 * c.size_factor:
-            raise InputError(
-                f"spatial size {h}x{w} is too small: reflection padding at the bottleneck "
-                f"needs at least {2 * c.size_factor} pixels per side"
-            )
+        c.check_size(*semantics.shape[2:])
         if c.netG == "global":
             return self.model(semantics)
         pyramid = [semantics]

@@ -72,6 +72,24 @@ class SPADEConfig(GeneratorConfig):
             )
         return bool(m.group(1)), "instance" if m.group(2) == "instance" else "batch", int(m.group(3))
 
+    def check_size(self, h: int, w: int) -> None:
+        """Raise InputError unless this architecture can paint an h x w image."""
+        factor = 2**self.num_up_layers
+        if self.use_vae:
+            sh, sw = self.latent_size
+            if (h, w) != (sh * factor, sw * factor):
+                raise InputError(
+                    f"spatial size {h}x{w} is not supported: this VAE model's latent grid "
+                    f"is fixed at {sh}x{sw}, so it takes {sh * factor}x{sw * factor} only"
+                )
+            return
+        check_divisible(h, w, factor, f"{self.num_upsampling_layers!r} upsampling has {self.num_up_layers} 2x stages")
+        if self.spade_norm[1] == "instance" and h * w == factor * factor:
+            raise InputError(
+                f"spatial size {h}x{w} is too small: instance norm needs more than one "
+                f"pixel at the {h // factor}x{w // factor} latent grid"
+            )
+
     @property
     def latent_size(self) -> tuple[int, int]:
         """(sh, sw) of the VAE latent grid, as the official `compute_latent_vector_size`."""
@@ -201,14 +219,9 @@ class SPADEGenerator(nn.Module):
         c = self.config
         check_semantics(semantics, c.semantic_nc, self.conv_img.weight)
         b, _, h, w = semantics.shape
-        factor = 2**c.num_up_layers
+        c.check_size(h, w)
         if c.use_vae:
             sh, sw = c.latent_size
-            if (h, w) != (sh * factor, sw * factor):
-                raise InputError(
-                    f"spatial size {h}x{w} is not supported: this VAE model's latent grid "
-                    f"is fixed at {sh}x{sw}, so it takes {sh * factor}x{sw * factor} only"
-                )
             if z is None:
                 z = torch.randn(b, c.z_dim, device=semantics.device, dtype=semantics.dtype)
             elif validating() and (
@@ -221,12 +234,7 @@ class SPADEGenerator(nn.Module):
         else:
             if z is not None:
                 raise InputError("z was given but this SPADE model has no VAE (use_vae=False)")
-            check_divisible(h, w, factor, f"{c.num_upsampling_layers!r} upsampling has {c.num_up_layers} 2x stages")
-            if c.spade_norm[1] == "instance" and h * w == factor * factor:
-                raise InputError(
-                    f"spatial size {h}x{w} is too small: instance norm needs more than one "
-                    f"pixel at the {h // factor}x{w // factor} latent grid"
-                )
+            factor = 2**c.num_up_layers
             x = self.fc(F.interpolate(semantics, size=(h // factor, w // factor)))
 
         seg = semantics

@@ -5,10 +5,11 @@ import warnings
 
 import pytest
 import torch
-from helpers import VARIANTS, inputs, make
 
 from rtgan import CheckpointError, ConfigError, InputError
 from rtgan.models import get_model, get_preset, load_official, make_config
+
+from helpers import VARIANTS, inputs, make
 
 
 @pytest.fixture(scope="module")

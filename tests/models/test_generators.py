@@ -4,9 +4,10 @@ import math
 
 import pytest
 import torch
-from helpers import VARIANTS, inputs, make
 
 from rtgan.models.asapnet import cosine_coords
+
+from helpers import VARIANTS, inputs, make
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
-from helpers import VARIANTS, inputs, make
 
 from rtgan import CheckpointError
 from rtgan.models import load, load_official, save
+
+from helpers import VARIANTS, inputs, make
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -9,6 +9,7 @@ from argparse import Namespace
 
 import pytest
 import torch
+
 from helpers import VARIANTS, inputs, make
 from official_import import load
 
@@ -113,9 +114,9 @@ PRESET_SIZES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", list(PRESET_SIZES))
 def test_presets_match_official_full_width(preset, capsys):
-    from helpers import calibrate_, randomize_
-
     from rtgan.models import get_model
+
+    from helpers import calibrate_, randomize_
 
     overrides, size = PRESET_SIZES[preset]
     ours = get_model(preset, **overrides)

@@ -1,0 +1,23 @@
+"""The artifact contract between `rtgan.export` and `rtgan.engine` (NumPy only, no PyTorch).
+
+Every exported graph takes label ids and returns an image, so no float tensor crosses the API:
+
+| name       | dtype   | shape          | present when                          |
+|------------|---------|----------------|---------------------------------------|
+| `labels`   | int32   | (B, H, W)      | always; ids in [0, num_classes)       |
+| `instance` | int32   | (B, H, W)      | the model takes instance edges        |
+| `z`        | float32 | (B, z_dim)     | SPADE with the VAE (`use_vae`)        |
+| `image`    | uint8   | (B, H, W, 3)   | output, RGB                           |
+
+B is dynamic; H and W are fixed per artifact. An artifact is a directory holding `model.onnx`,
+the backend's own file (listed in the manifest) and `manifest.json`.
+"""
+
+from __future__ import annotations
+
+INPUT_DTYPES = {"labels": "int32", "instance": "int32", "z": "float32"}
+OUTPUT = "image"
+MANIFEST = "manifest.json"
+ONNX_FILE = "model.onnx"
+MANIFEST_FORMAT = "rtgan-engine"
+MANIFEST_VERSION = 1

@@ -1,0 +1,183 @@
+"""Inference rewrites: exact algebraic changes that remove work from a trained generator.
+
+Each rewrite is switchable (`Rewrites`) and tested for equality with the unrewritten model:
+- spectral norm folded into plain weights (eval mode uses the stored u, v, so this is exact);
+- SPADE's parameter-free batch norm folded into its modulation:
+  `((x - m) a)(1 + g) + b = x * a(1 + g) + (-m a (1 + g) + b)`, both factors produced by convs;
+- SPADE's gamma and beta convolutions merged into one conv with twice the outputs;
+- a convolution whose input is a one-hot label map computed as a sum of per-class weight rows
+  gathered at each kernel offset (`LabelConv`), instead of a dense conv over label_nc channels.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import remove_spectral_norm
+from torch.nn.utils.spectral_norm import SpectralNorm
+
+from ..models.spade import SPADE
+
+
+@dataclasses.dataclass(frozen=True)
+class Rewrites:
+    fold_spectral: bool = True
+    fold_norm: bool = True
+    merge_gamma_beta: bool = True
+    label_gather: bool = True
+
+    @classmethod
+    def none(cls) -> "Rewrites":
+        return cls(False, False, False, False)
+
+
+ALL = Rewrites()
+
+
+def fold_spectral_norm(model: nn.Module) -> nn.Module:
+    """Replace every spectral-normed weight by W / sigma (computed from the stored u, v)."""
+    for m in model.modules():
+        for hook in list(m._forward_pre_hooks.values()):
+            if isinstance(hook, SpectralNorm):
+                remove_spectral_norm(m, hook.name)
+    return model
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    model = copy.deepcopy(model).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def instance_edges(instance: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) ids -> (B, 1, H, W) float edges; the official map, built without in-place writes."""
+    t = instance.unsqueeze(1)
+    dx = (t[:, :, :, 1:] != t[:, :, :, :-1]).float()
+    dy = (t[:, :, 1:, :] != t[:, :, :-1, :]).float()
+    edge = F.pad(dx, (1, 0)) + F.pad(dx, (0, 1)) + F.pad(dy, (0, 0, 1, 0)) + F.pad(dy, (0, 0, 0, 1))
+    return (edge > 0).float()
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, H, W) ids -> (B, C, H, W) float; Equal against a constant range exports to every runtime."""
+    classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1, 1)
+    return (labels.unsqueeze(1) == classes).float()
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8 RGB, rounded half to even."""
+    return ((image + 1) * 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def pad_ids(labels: torch.Tensor, pad: int, mode: str, fill: int) -> torch.Tensor:
+    """Pad an id map: 'zeros' pads with the id `fill` (a zero weight row), 'reflect' mirrors ids."""
+    if pad == 0:
+        return labels
+    if mode == "reflect":  # ids < 2^24 survive the float round trip exactly
+        return F.pad(labels.unsqueeze(1).float(), (pad,) * 4, mode="reflect").squeeze(1).long()
+    return F.pad(labels, (pad,) * 4, value=fill)
+
+
+class LabelConv(nn.Module):
+    """conv(one_hot(labels) ++ extra, W) as sum over kernel offsets of W[:, label(p + offset), offset].
+
+    A k x k conv from C one-hot channels costs C*k*k MACs per output channel and pixel; the
+    gather costs k*k additions. Extra float channels (instance edges) keep a small dense conv.
+    `padding_mode` is the conv's own: 'zeros' or 'reflect' (a ReflectionPad2d before the conv).
+    """
+
+    def __init__(self, conv: nn.Conv2d, num_classes: int, padding: int, padding_mode: str = "zeros"):
+        super().__init__()
+        w = conv.weight.detach()
+        cout, cin, kh, kw = w.shape
+        self.num_classes, self.kernel, self.padding, self.padding_mode = num_classes, (kh, kw), padding, padding_mode
+        table = w[:, :num_classes].permute(2, 3, 1, 0).reshape(kh * kw, num_classes, cout)
+        table = torch.cat([table, table.new_zeros(kh * kw, 1, cout)], 1)  # row `num_classes`: zero padding
+        self.register_buffer("table", table.reshape(-1, cout).contiguous())
+        self.register_buffer("extra_weight", w[:, num_classes:].contiguous() if cin > num_classes else None)
+        self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None else None)
+
+    def forward(self, labels: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        (kh, kw), p, n = self.kernel, self.padding, self.num_classes + 1
+        h, w = labels.shape[1:]
+        ids = pad_ids(labels, p, self.padding_mode, self.num_classes)
+        out = None
+        for i in range(kh * kw):
+            dy, dx = divmod(i, kw)
+            term = F.embedding(ids[:, dy : dy + h, dx : dx + w] + i * n, self.table)
+            out = term if out is None else out + term
+        out = out.permute(0, 3, 1, 2)
+        if self.extra_weight is not None:
+            if self.padding_mode == "reflect":
+                out = out + F.conv2d(F.pad(extra, (p,) * 4, mode="reflect"), self.extra_weight)
+            else:
+                out = out + F.conv2d(extra, self.extra_weight, padding=p)
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1, 1)
+        return out
+
+
+class DenseLabelConv(nn.Module):
+    """The unrewritten counterpart of LabelConv: a dense conv over the one-hot map."""
+
+    def __init__(self, conv: nn.Conv2d, num_classes: int, padding: int, padding_mode: str = "zeros"):
+        super().__init__()
+        self.conv, self.num_classes, self.padding, self.padding_mode = conv, num_classes, padding, padding_mode
+
+    def forward(self, labels: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        x = one_hot(labels, self.num_classes)
+        x = x if extra is None else torch.cat([x, extra], 1)
+        if self.padding_mode == "reflect":
+            return F.conv2d(F.pad(x, (self.padding,) * 4, mode="reflect"), self.conv.weight, self.conv.bias)
+        return F.conv2d(x, self.conv.weight, self.conv.bias, padding=self.padding)
+
+
+def label_conv(conv: nn.Conv2d, num_classes: int, padding: int, padding_mode: str, gather: bool) -> nn.Module:
+    return (LabelConv if gather else DenseLabelConv)(conv, num_classes, padding, padding_mode)
+
+
+class FastSPADE(nn.Module):
+    """SPADE on label ids: shared conv as gathers, batch norm folded into one merged gamma/beta conv."""
+
+    def __init__(self, spade: SPADE, num_classes: int, rewrites: Rewrites):
+        super().__init__()
+        conv0 = spade.mlp_shared[0]
+        pad = conv0.padding[0]
+        self.shared = label_conv(conv0, num_classes, pad, "zeros", rewrites.label_gather)
+        norm = spade.param_free_norm
+        self.instance = isinstance(norm, nn.InstanceNorm2d)
+        self.fold = rewrites.fold_norm and not self.instance
+        self.merge = rewrites.merge_gamma_beta
+        self.norm = norm
+        wg, bg = spade.mlp_gamma.weight.detach(), spade.mlp_gamma.bias.detach()
+        wb, bb = spade.mlp_beta.weight.detach(), spade.mlp_beta.bias.detach()
+        if self.fold:
+            a = torch.rsqrt(norm.running_var + norm.eps)
+            c = -norm.running_mean * a
+            wg, bg, wb, bb = (a.view(-1, 1, 1, 1) * wg, a * (1 + bg), c.view(-1, 1, 1, 1) * wg + wb, c * (1 + bg) + bb)
+        else:
+            bg = 1 + bg  # the conv yields (1 + gamma) directly
+        self.channels = wg.shape[0]
+        if self.merge:
+            self.gamma_beta = nn.Conv2d(wg.shape[1], 2 * self.channels, wg.shape[-1], padding=pad)
+            self.gamma_beta.weight.data = torch.cat([wg, wb])
+            self.gamma_beta.bias.data = torch.cat([bg, bb])
+        else:
+            self.gamma = nn.Conv2d(wg.shape[1], self.channels, wg.shape[-1], padding=pad)
+            self.beta = nn.Conv2d(wg.shape[1], self.channels, wg.shape[-1], padding=pad)
+            self.gamma.weight.data, self.gamma.bias.data, self.beta.weight.data, self.beta.bias.data = wg, bg, wb, bb
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor | None) -> torch.Tensor:
+        actv = F.relu(self.shared(labels, edges))
+        if self.merge:
+            g, b = self.gamma_beta(actv).split(self.channels, 1)
+        else:
+            g, b = self.gamma(actv), self.beta(actv)
+        if not self.fold:
+            x = self.norm(x)
+        return x * g + b
