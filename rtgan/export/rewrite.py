@@ -71,7 +71,8 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def to_uint8(image: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8 RGB, rounded half to even."""
-    return ((image + 1) * 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+    # the cast comes last: TensorRT-RTX accepts uint8 only on graph outputs
+    return ((image + 1) * 127.5).clamp(0, 255).round().permute(0, 2, 3, 1).to(torch.uint8)
 
 
 def pad_ids(labels: torch.Tensor, pad: int, mode: str, fill: int) -> torch.Tensor:

@@ -31,3 +31,73 @@ def init_weights(model: nn.Module, kind: str = "xavier", gain: float = 0.02) -> 
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return model
+
+
+def random_inputs(model: nn.Module, height: int, width: int, batch: int = 1, generator: torch.Generator | None = None):
+    """Blocky random label ids (8x8 cells, so instance edges are sparse as in real maps), instance ids
+    when the model takes them, and the prepared semantics: (labels, instance, semantics)."""
+    c = model.config
+    coarse = torch.randint(0, c.num_classes, (batch, 1, -(-height // 8), -(-width // 8)), generator=generator)
+    labels = coarse.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :height, :width].contiguous()
+    instance = None
+    if c.semantic_nc > c.num_classes + getattr(c, "extra_nc", 0):
+        split = torch.randint(0, 2, (batch, 1, height, width), generator=generator) * (labels == 1)
+        instance = labels * 10 + split
+    kwargs = {}
+    if getattr(c, "extra_nc", 0):
+        kwargs["features"] = torch.randn(batch, c.extra_nc, height, width, generator=generator)
+    return labels, instance, model.prepare(labels, instance, **kwargs)
+
+
+def _output_layer(model: nn.Module) -> nn.Module:
+    if model.config.arch == "spade":
+        return model.conv_img
+    return [m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and not n.startswith("encoder")][-1]
+
+
+@torch.no_grad()
+def randomize_like_trained(
+    model: nn.Module, height: int, width: int, *, seed: int = 0, target_std: float = 0.4, iterations: int = 12
+) -> nn.Module:
+    """Random weights that behave like trained ones, for fidelity checks and benchmarks.
+
+    Plain random init makes these deep generators either ignore the labels or overflow (a
+    batch norm with default statistics normalises nothing). Here weights are xavier(1.0), batch-norm
+    statistics are gathered on random label maps (then perturbed, so running and batch statistics
+    differ), instance-norm affines are random, and the output layer is scaled by bisection so the
+    image has std ~`target_std`: neither flat nor saturated.
+    """
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    init_weights(model, gain=1.0)
+    z_dim = model.config.z_dim if getattr(model.config, "use_vae", False) else None
+    z = (lambda b: torch.randn(b, z_dim, generator=g)) if z_dim else (lambda b: None)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if bns:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        model.train()
+        for _ in range(2):
+            model(random_inputs(model, height, width, 2, g)[2], z=z(2))
+        for m in bns:
+            m.momentum = 0.1
+            m.running_mean.add_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.mul_(torch.empty(m.running_var.shape).uniform_(0.8, 1.25, generator=g))
+    for m in model.modules():
+        if isinstance(m, nn.InstanceNorm2d) and m.affine:
+            m.weight.normal_(1, 0.1, generator=g)
+            m.bias.normal_(0, 0.1, generator=g)
+    model.eval()
+    layer = _output_layer(model)
+    w0, b0 = layer.weight.clone(), layer.bias.clone()
+    sem = random_inputs(model, height, width, 1, g)[2]
+    zz = z(1)
+    lo, hi = -24.0, 8.0
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        layer.weight.copy_(w0 * 2**mid)
+        layer.bias.copy_(b0 * 2**mid)
+        std = model(sem, z=zz).std().item()
+        lo, hi = (mid, hi) if std < target_std else (lo, mid)
+    return model
