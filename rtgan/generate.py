@@ -7,7 +7,6 @@ end to end, not a painting. Trained weights come from `--model` (our format) or 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .scenes import CITYSCAPES_PALETTE, blob_scene, colorize, street_scene
+from .utils.cli import parse_sets
 
 
 def _cv2():
@@ -23,17 +23,6 @@ def _cv2():
     except ImportError:
         sys.exit("rtgan.generate writes PNGs with OpenCV: pip install 'rtgan[demo]'")
     return cv2
-
-
-def _value(text: str):
-    """'4' -> 4, 'true'/'True' -> True, 'none' -> None, anything else stays a string."""
-    named = {"true": True, "false": False, "none": None, "null": None}
-    if text.lower() in named:
-        return named[text.lower()]
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import models
 
     torch.manual_seed(args.seed)
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    overrides = {k: _value(v) for k, v in overrides.items()}
+    overrides = parse_sets(args.set)
     if args.model:
         model, source = models.load(args.model), args.model
     elif args.official:

@@ -35,17 +35,23 @@ VARIANTS: dict[str, tuple[str, dict, tuple[int, int]]] = {
         ),
         (64, 128),
     ),
-    "spade-most-instance5": (
+    # instance norm over a latent of a few pixels is ill-conditioned: keep it at 4x4
+    "spade-most-batch5": (
         "spade",
         dict(
             _SPADE,
             label_nc=4,
             num_upsampling_layers="most",
-            norm_G="spectralspadeinstance5x5",
+            norm_G="spectralspadebatch5x5",
             crop_size=256,
             aspect_ratio=2.0,
         ),
         (128, 256),
+    ),
+    "spade-normal-instance3": (
+        "spade",
+        dict(_SPADE, label_nc=4, num_upsampling_layers="normal", norm_G="spectralspadeinstance3x3", crop_size=128),
+        (128, 128),
     ),
     "spade-nospectral-batch5": (
         "spade",

@@ -47,8 +47,31 @@ def fold_spectral_norm(model: nn.Module) -> nn.Module:
     return model
 
 
+class InstanceNormAsGroupNorm(nn.Module):
+    """Instance norm as group norm with one group per channel: the same arithmetic, and an ONNX
+    export that does not need the channel count to be known statically (it is not, after a gather)."""
+
+    def __init__(self, norm: nn.InstanceNorm2d):
+        super().__init__()
+        self.channels, self.eps = norm.num_features, norm.eps
+        self.weight = norm.weight if norm.affine else None
+        self.bias = norm.bias if norm.affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, self.channels, self.weight, self.bias, self.eps)
+
+
+def replace_instance_norms(model: nn.Module) -> nn.Module:
+    for name, child in model.named_children():
+        if isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
+            setattr(model, name, InstanceNormAsGroupNorm(child))
+        else:
+            replace_instance_norms(child)
+    return model
+
+
 def frozen_copy(model: nn.Module) -> nn.Module:
-    model = copy.deepcopy(model).eval()
+    model = replace_instance_norms(copy.deepcopy(model).eval())
     for p in model.parameters():
         p.requires_grad_(False)
     return model
@@ -151,7 +174,7 @@ class FastSPADE(nn.Module):
         pad = conv0.padding[0]
         self.shared = label_conv(conv0, num_classes, pad, "zeros", rewrites.label_gather)
         norm = spade.param_free_norm
-        self.instance = isinstance(norm, nn.InstanceNorm2d)
+        self.instance = isinstance(norm, (nn.InstanceNorm2d, InstanceNormAsGroupNorm))
         self.fold = rewrites.fold_norm and not self.instance
         self.merge = rewrites.merge_gamma_beta
         self.norm = norm

@@ -35,7 +35,7 @@ CASES = [(v, r) for v in EXPORTABLE for r in (Rewrites(), Rewrites.none())] + [
     (v, r)
     for v in (
         "spade-normal-syncbatch3",
-        "spade-most-instance5",
+        "spade-normal-instance3",
         "asap-tile16",
         "asap-tile32-tent-reflect",
         "p2phd-local",

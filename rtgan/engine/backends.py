@@ -1,0 +1,119 @@
+"""CPU backends and the PyTorch reference: each loads once in `__init__` and offers `infer(feeds)`.
+
+`feeds` maps the contract's input names to checked NumPy arrays; `infer` returns the uint8
+(B, H, W, 3) image. Heavy imports happen here, lazily, so `rtgan.engine` needs only NumPy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .contract import ONNX_FILE
+from .tensorrt import BackendUnavailable
+
+
+def _require(module: str, extra: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BackendUnavailable(f"{module} is not installed: pip install 'rtgan[{extra}]'") from None
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+        ort = _require("onnxruntime", "cpu")
+        providers = ["CPUExecutionProvider"]
+        if device in (None, "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        elif device == "cuda":
+            raise BackendUnavailable("onnxruntime has no CUDA provider here (pip install onnxruntime-gpu)")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        self.session = ort.InferenceSession(str(directory / ONNX_FILE), options, providers=providers)
+        self.device = "cuda" if providers[0].startswith("CUDA") else "cpu"
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, feeds)[0]
+
+
+class OpenVINOBackend:
+    name = "openvino"
+
+    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+        ov = _require("openvino", "cpu")
+        if device not in (None, "cpu"):
+            raise BackendUnavailable(f"the openvino backend runs on the CPU, not {device!r}")
+        xml = directory / "model.xml"
+        if not xml.is_file():  # an ONNX-only artifact: OpenVINO reads ONNX directly
+            xml = directory / ONNX_FILE
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.model = ov.Core().compile_model(str(xml), "CPU", config)
+        self.request = self.model.create_infer_request()
+        self.device = "cpu"
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.request.infer(feeds)[0].copy()
+
+
+class TorchBackend:
+    """The reference: the saved generator run eagerly (prepare + forward + uint8 conversion)."""
+
+    name = "torch"
+
+    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+        torch = _require("torch", "torch")
+        from ..models import load
+
+        if not (directory / "model").is_dir():
+            raise BackendUnavailable(f"{directory} holds no PyTorch model (export with backend='torch')")
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = load(directory / "model", device=self.device)
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        from ..export.rewrite import to_uint8
+
+        torch, dev = self.torch, self.device
+        t = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
+        with torch.inference_mode():
+            sem = self.model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
+            return to_uint8(self.model(sem, z=t.get("z"))).cpu().numpy()
+
+
+class TensorRTBackendAdapter:
+    """TensorRT / TensorRT-RTX plans through rtgan.engine.tensorrt (GPU only)."""
+
+    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+        from .tensorrt import TensorRTBackend, device_compute_capability, probe_cuda
+
+        flavor = manifest["backend"]
+        self.name, self.device = flavor, "cuda"
+        problem = probe_cuda()
+        if problem:
+            raise BackendUnavailable(f"{flavor} needs an NVIDIA GPU: {problem}")
+        want, have = manifest.get("target", {}).get("gpu_arch"), device_compute_capability()
+        if want and want != have:
+            raise BackendUnavailable(f"{directory}: plan built for {want}, this GPU is {have}; re-export")
+        self.impl = TensorRTBackend(directory / "model.plan", flavor=flavor, max_batch=manifest["max_batch"])
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.impl.infer(feeds)
+
+
+BACKENDS = {
+    "onnxruntime": OnnxRuntimeBackend,
+    "openvino": OpenVINOBackend,
+    "torch": TorchBackend,
+    "tensorrt": TensorRTBackendAdapter,
+    "tensorrt-rtx": TensorRTBackendAdapter,
+}

@@ -1,0 +1,144 @@
+"""`Engine.load(path)` -> `engine.run(labels)`: label ids in, uint8 RGB image out. NumPy only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .backends import BACKENDS
+from .manifest import ArtifactError, installed_version, read_manifest
+from .tensorrt import BackendUnavailable
+
+# what "auto" tries, best first, among the backends an artifact can serve
+_AUTO_ORDER = ["tensorrt", "tensorrt-rtx", "openvino", "onnxruntime", "torch"]
+
+
+class Engine:
+    def __init__(self, directory: Path, manifest: dict, backend, *, seed: int | None = None):
+        self.directory, self.manifest, self.backend = directory, manifest, backend
+        self.height, self.width = manifest["height"], manifest["width"]
+        self.num_classes = manifest["num_classes"]
+        self.input_names = [i["name"] for i in manifest["inputs"]]
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        backend: str = "auto",
+        device: str | None = None,
+        threads: int | None = None,
+        seed: int | None = None,
+    ) -> "Engine":
+        """Open an artifact directory written by `rtgan.export`; `backend='auto'` picks the best one that runs here."""
+        directory = Path(path)
+        manifest = read_manifest(directory)
+        available = available_backends(manifest)
+        if backend != "auto":
+            from ..export.formats import get_format  # the formats table; importing it needs no torch
+
+            backend = get_format(backend).backend
+            if backend not in available:
+                raise ArtifactError(
+                    f"{directory} was exported for {manifest['backend']!r}; it can run on "
+                    f"{', '.join(available)}, not {backend!r}"
+                )
+            _check_versions(directory, manifest, backend)
+            return cls(directory, manifest, BACKENDS[backend](directory, manifest, device, threads), seed=seed)
+        errors = []
+        for name in [b for b in _AUTO_ORDER if b in available]:
+            try:
+                _check_versions(directory, manifest, name)
+                return cls(directory, manifest, BACKENDS[name](directory, manifest, device, threads), seed=seed)
+            except (BackendUnavailable, ArtifactError) as e:
+                errors.append(f"{name}: {e}")
+        raise BackendUnavailable(f"no backend can run {directory} here:\n  " + "\n  ".join(errors))
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def input_spec(self) -> list[dict]:
+        return self.manifest["inputs"]
+
+    def output_spec(self) -> dict:
+        return self.manifest["output"]
+
+    def run(self, labels, instance=None, z=None) -> np.ndarray:
+        """Paint label ids (H, W) or (B, H, W) -> uint8 RGB (H, W, 3) or (B, H, W, 3).
+
+        A model that takes instance edges uses `labels` as the instance map when `instance` is
+        None (each connected class region one instance). A VAE model samples z ~ N(0, I) when
+        `z` is None.
+        """
+        single = np.ndim(labels) == 2
+        feeds = {"labels": self._ids(labels, "labels")}
+        b = feeds["labels"].shape[0]
+        if "instance" in self.input_names:
+            feeds["instance"] = (
+                self._ids(instance, "instance", check_range=False) if instance is not None else feeds["labels"]
+            )
+            if feeds["instance"].shape != feeds["labels"].shape:
+                raise InputError(
+                    f"instance shape {feeds['instance'].shape} does not match labels {feeds['labels'].shape}"
+                )
+        elif instance is not None:
+            raise InputError("an instance map was given but this model takes none")
+        if "z" in self.input_names:
+            zdim = self.manifest["z_dim"]
+            z = self.rng.standard_normal((b, zdim)) if z is None else np.asarray(z)
+            z = z[None] if z.ndim == 1 else z
+            if z.shape != (b, zdim) or not np.issubdtype(z.dtype, np.floating) or not np.isfinite(z).all():
+                raise InputError(f"z must be finite floats of shape ({b}, {zdim}), got {z.shape} {z.dtype}")
+            feeds["z"] = np.ascontiguousarray(z, dtype=np.float32)
+        elif z is not None:
+            raise InputError("z was given but this model has no latent input")
+        image = self.backend.infer(feeds)
+        return image[0] if single else image
+
+    def _ids(self, ids, what: str, check_range: bool = True) -> np.ndarray:
+        ids = np.asarray(ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise InputError(f"{what} must hold integer ids, got dtype {ids.dtype}")
+        ids = ids[None] if ids.ndim == 2 else ids
+        if ids.ndim != 3 or ids.shape[1:] != (self.height, self.width):
+            raise InputError(
+                f"{what} must be (H, W) or (B, H, W) with H, W = {self.height}, {self.width} "
+                f"(this engine's fixed size), got {np.shape(ids)}"
+            )
+        if not 1 <= ids.shape[0] <= self.manifest["max_batch"] and self.backend_name.startswith("tensorrt"):
+            raise InputError(f"batch {ids.shape[0]} exceeds this plan's max_batch {self.manifest['max_batch']}")
+        if check_range and ids.size and (ids.min() < 0 or ids.max() >= self.num_classes):
+            bad = ids.min() if ids.min() < 0 else ids.max()
+            raise InputError(f"label id {bad} is out of range: this model takes ids 0..{self.num_classes - 1}")
+        if (
+            check_range is False
+            and ids.size
+            and (ids.min() < np.iinfo(np.int32).min or ids.max() > np.iinfo(np.int32).max)
+        ):
+            raise InputError(f"{what} ids must fit in int32")
+        return np.ascontiguousarray(ids, dtype=np.int32)
+
+
+def available_backends(manifest: dict) -> list[str]:
+    """Backends that can serve an artifact: its own, plus the ONNX runtimes on the ONNX it always holds."""
+    own = manifest["backend"]
+    names = [own]
+    if manifest.get("precision") == "fp32":
+        names += [b for b in ("openvino", "onnxruntime") if b != own]
+    return names
+
+
+def _check_versions(directory: Path, manifest: dict, backend: str) -> None:
+    """Refuse artifacts that the installed library cannot run (plans are tied to one TensorRT version)."""
+    built = manifest.get("libraries", {}).get(backend)
+    have = installed_version(backend) if backend != "torch" else None
+    if backend.startswith("tensorrt") and built and have and built != have:
+        raise ArtifactError(f"{directory}: plan built with {backend} {built}, installed {have}; re-export")
+    if backend == "openvino" and built and have and int(have.split(".")[0]) < int(built.split(".")[0]):
+        raise ArtifactError(
+            f"{directory}: IR written by OpenVINO {built}, installed {have} is older; upgrade or re-export"
+        )

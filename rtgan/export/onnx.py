@@ -1,0 +1,75 @@
+"""Inference graph -> ONNX file (opset 18, dynamic batch), checked by onnx.checker."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..engine.contract import OUTPUT
+from .graph import _Graph
+
+OPSET = 18
+
+
+def example_inputs(graph: _Graph, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Integer label/instance maps and z of the graph's size (batch 2: batch 1 would be specialised)."""
+    h, w = graph.height, graph.width
+    labels = torch.randint(0, graph.config.num_classes, (batch, h, w), dtype=torch.int32)
+    args = [labels] + ([labels.clone()] if graph.uses_instance else [])
+    return tuple(args) + ((torch.randn(batch, graph.config.z_dim),) if graph.uses_z else ())
+
+
+def export_onnx(graph: _Graph, path: str | Path, *, dynamo: bool = False) -> Path:
+    """Write `graph` as ONNX with a dynamic batch dimension and check it.
+
+    The TorchScript exporter is the default: here it exported SPADE in half the time of the
+    dynamo one and its graph ran faster in ONNX Runtime.
+    """
+    import onnx
+
+    path = Path(path)
+    names = graph.input_names()
+    args = example_inputs(graph)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # exporter chatter about constant folding of strided slices
+        if dynamo:
+            batch = torch.export.Dim("batch", max=1024)
+            shapes = {"labels": {0: batch}, "rest": tuple({0: batch} for _ in names[1:])}
+            torch.onnx.export(
+                graph,
+                args,
+                str(path),
+                input_names=names,
+                output_names=[OUTPUT],
+                opset_version=OPSET,
+                dynamo=True,
+                dynamic_shapes=shapes,
+                verbose=False,
+            )
+        else:
+            axes = {n: {0: "batch"} for n in [*names, OUTPUT]}
+            torch.onnx.export(
+                graph,
+                args,
+                str(path),
+                input_names=names,
+                output_names=[OUTPUT],
+                opset_version=OPSET,
+                dynamo=False,
+                dynamic_axes=axes,
+            )
+    onnx.checker.check_model(str(path), full_check=True)
+    return path
+
+
+def to_fp16(src: str | Path, dst: str | Path) -> Path:
+    """fp16 weights and activations inside the graph (TensorRT 11 and -RTX are strongly typed)."""
+    import onnx
+    from onnxconverter_common.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.save(model, str(dst))
+    onnx.checker.check_model(str(dst))
+    return Path(dst)
