@@ -37,7 +37,7 @@ from ..engine.manifest import ArtifactError, installed_version, read_manifest, s
 from ..utils.atomic import atomic_dir
 from .formats import FORMATS, check_precision, get_format
 from .graph import inference_graph
-from .rewrite import ALL, Rewrites, to_uint8
+from .rewrite import DEFAULT, Rewrites, to_uint8
 
 __all__ = ["FORMATS", "Rewrites", "export", "model_digest", "psnr"]
 
@@ -125,7 +125,7 @@ def export(
     backend: str = "onnxruntime",
     precision: str = "fp32",
     out: str | os.PathLike | None = None,
-    rewrites: Rewrites = ALL,
+    rewrites: Rewrites = DEFAULT,
     compute_capability: str | None = None,
     max_batch: int = 4,
     force: bool = False,

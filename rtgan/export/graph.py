@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..models import ASAPNetGenerator, Pix2PixHDGenerator, SPADEGenerator
 from ..models.asapnet import cosine_coords
 from .rewrite import (
-    ALL,
+    DEFAULT,
     FastSPADE,
     Rewrites,
     fold_spectral_norm,
@@ -60,7 +60,7 @@ class _SPADEBlock(nn.Module):
 
 
 class SPADEGraph(_Graph):
-    def __init__(self, model: SPADEGenerator, height: int, width: int, rewrites: Rewrites = ALL):
+    def __init__(self, model: SPADEGenerator, height: int, width: int, rewrites: Rewrites = DEFAULT):
         super().__init__()
         model = frozen_copy(model)
         if rewrites.fold_spectral:
@@ -100,7 +100,7 @@ class SPADEGraph(_Graph):
 
 
 class ASAPNetGraph(_Graph):
-    def __init__(self, model: ASAPNetGenerator, height: int, width: int, rewrites: Rewrites = ALL):
+    def __init__(self, model: ASAPNetGenerator, height: int, width: int, rewrites: Rewrites = DEFAULT):
         super().__init__()
         model = frozen_copy(model)
         if rewrites.fold_spectral:
@@ -186,7 +186,7 @@ class ASAPNetGraph(_Graph):
 
 
 class Pix2PixHDGraph(_Graph):
-    def __init__(self, model: Pix2PixHDGenerator, height: int, width: int, rewrites: Rewrites = ALL):
+    def __init__(self, model: Pix2PixHDGenerator, height: int, width: int, rewrites: Rewrites = DEFAULT):
         super().__init__()
         model = frozen_copy(model)
         c = self.config = model.config
@@ -226,7 +226,7 @@ class Pix2PixHDGraph(_Graph):
         return out
 
 
-def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrites = ALL) -> _Graph:
+def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrites = DEFAULT) -> _Graph:
     """The exportable label-ids -> uint8-image module for `model` at a fixed size."""
     model.config.check_size(height, width)
     graphs = {"spade": SPADEGraph, "asapnet": ASAPNetGraph, "pix2pixhd": Pix2PixHDGraph}

@@ -14,7 +14,7 @@ EXPORTABLE = [v for v in VARIANTS if v != "p2phd-global-batch-feat"]  # feature 
 SINGLE = (
     [Rewrites.none()]
     + [dataclasses.replace(Rewrites.none(), **{f.name: True}) for f in dataclasses.fields(Rewrites)]
-    + [Rewrites()]
+    + [Rewrites.all()]
 )
 
 
@@ -31,7 +31,7 @@ def _name(r: Rewrites) -> str:
 
 
 # each rewrite alone on one variant per architecture family; all of them and none on every variant
-CASES = [(v, r) for v in EXPORTABLE for r in (Rewrites(), Rewrites.none())] + [
+CASES = [(v, r) for v in EXPORTABLE for r in (Rewrites.all(), Rewrites.none())] + [
     (v, r)
     for v in (
         "spade-normal-syncbatch3",

@@ -1,0 +1,303 @@
+"""python -m rtgan.bench: latency of rtgan engines vs the eager PyTorch reference, side by side in one run.
+
+Per architecture (SPADE, ASAPNet, pix2pixHD at their Cityscapes presets) it measures, each in a
+fresh process so peak memory and thread pools do not leak between cases: the eager reference
+(prepare + forward, numerically the official model), a naive ONNX export of it (no rewrites) on
+ONNX Runtime, and rtgan's engine on each requested backend. Every latency is also a ratio to the
+eager reference, and throughput is set against a matmul peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PRESETS = {"spade": "spade-cityscapes", "asapnet": "asapnet-cityscapes", "pix2pixhd": "pix2pixhd-label2city-512p"}
+
+
+def _percentiles(times: list[float]) -> dict:
+    ms = np.array(times) * 1e3
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "runs": len(times),
+    }
+
+
+def _time(fn, repeats: int, warmup: int = 1) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def _case(spec: dict) -> dict:
+    """One measurement in a fresh process: returns latency percentiles and the process's peak RSS."""
+    threads = spec["threads"]
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    feeds = {k: np.asarray(v) for k, v in np.load(spec["feeds"]).items()}
+    if spec["kind"] == "eager":
+        import torch
+
+        from .models import load
+
+        torch.set_num_threads(threads)
+        model = load(spec["model"])
+        t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+
+        def run():
+            with torch.inference_mode():
+                model(
+                    model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None), z=t.get("z")
+                )
+
+    else:
+        from .engine import Engine
+
+        engine = Engine.load(spec["artifact"], backend=spec["backend"], threads=threads)
+        run = lambda: engine.run(feeds["labels"], feeds.get("instance"), feeds.get("z"))  # noqa: E731
+    result = _percentiles(_time(run, spec["repeats"]))
+    result["peak_rss_mb"] = _peak_rss_mb()
+    if spec.get("profile") and spec["kind"] != "eager":
+        result["conv_ms"] = _ort_conv_time(spec["artifact"], feeds, threads)
+    return result
+
+
+def _ort_conv_time(artifact: str, feeds: dict, threads: int) -> float:
+    """Milliseconds ONNX Runtime spends in convolutions per frame (from its profiler)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        session.run(None, feeds)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    conv = [
+        e["dur"]
+        for e in events
+        if e.get("cat") == "Node"
+        and "Conv" in e.get("args", {}).get("op_name", "")
+        and e["name"].endswith("_kernel_time")
+    ]
+    return sum(conv) / 3 / 1e3
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the address space, which exec replaces,
+    so unlike ru_maxrss it does not report the spawning parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _in_process(spec: dict) -> dict:
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_case, (spec,))
+
+
+def matmul_peak(threads: int, n: int = 2048) -> float:
+    """Best fp32 GFLOP/s of an n x n matmul with `threads` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = min(_time(lambda: a @ b, 5, warmup=2))
+    return 2 * n**3 / best / 1e9
+
+
+def model_flops(model, feeds) -> tuple[float, float]:
+    """(all FLOPs, convolution FLOPs) of one eager forward, from PyTorch's FLOP counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None), z=t.get("z"))
+    by_op = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    return float(counter.get_total_flops()), float(sum(v for k, v in by_op.items() if "convolution" in k))
+
+
+def benchmark(
+    archs=("spade", "asapnet", "pix2pixhd"),
+    backends=("onnxruntime", "openvino"),
+    height=256,
+    width=512,
+    repeats=5,
+    threads=None,
+    workdir=None,
+    progress=True,
+) -> dict:
+    """Measure every case; returns {'machine': ..., 'rows': [...]}."""
+    from .export import Rewrites, export, sample_feeds
+    from .models import get_model, save
+    from .models.init import randomize_like_trained
+
+    threads = threads or os.cpu_count() or 1
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="rtgan-bench-"))
+    say = print if progress else (lambda *a, **k: None)
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "matmul_peak_gflops": round(matmul_peak(threads), 1),
+    }
+    say(f"matmul peak: {machine['matmul_peak_gflops']} GFLOP/s fp32 with {threads} threads")
+    rows = []
+    for arch in archs:
+        preset = PRESETS[arch]
+        say(f"{preset}: building realistic random weights at {height}x{width} ...")
+        model = randomize_like_trained(get_model(preset), height, width, iterations=4)
+        save(model, workdir / arch / "model")
+        manifest = {
+            "height": height,
+            "width": width,
+            "num_classes": model.config.num_classes,
+            "inputs": [{"name": "labels"}]
+            + ([{"name": "instance"}] if model.config.semantic_nc > model.config.num_classes else []),
+            "z_dim": None,
+        }
+        feeds = sample_feeds(manifest, batch=1, seed=1)
+        np.savez(workdir / arch / "feeds.npz", **feeds)
+        flops, conv_flops = model_flops(model, feeds)
+        cases = [("eager PyTorch (official-style)", {"kind": "eager", "model": str(workdir / arch / "model")})]
+        naive = export(
+            model,
+            height=height,
+            width=width,
+            out=workdir / arch / "naive",
+            rewrites=Rewrites.none(),
+            progress=False,
+            verify=False,
+        )
+        cases.append(
+            ("naive ONNX on onnxruntime", {"kind": "engine", "artifact": str(naive), "backend": "onnxruntime"})
+        )
+        for backend in backends:
+            art = export(
+                model,
+                height=height,
+                width=width,
+                backend=backend,
+                out=workdir / arch / backend,
+                progress=False,
+                verify=False,
+            )
+            cases.append(
+                (
+                    f"rtgan {backend}",
+                    {"kind": "engine", "artifact": str(art), "backend": backend, "profile": backend == "onnxruntime"},
+                )
+            )
+        for name, spec in cases:
+            spec.update(feeds=str(workdir / arch / "feeds.npz"), repeats=repeats, threads=threads)
+            say(f"  {name} ...", end="", flush=True)
+            r = _in_process(spec)
+            r.update(
+                arch=arch,
+                preset=preset,
+                case=name,
+                size=f"{height}x{width}",
+                gflop=round(flops / 1e9, 1),
+                achieved_gflops=round(flops / 1e9 / (r["p50_ms"] / 1e3), 1),
+            )
+            if "conv_ms" in r:
+                r["conv_gflops"] = round(conv_flops / 1e9 / (r["conv_ms"] / 1e3), 1)
+                r["conv_fraction_of_peak"] = round(r["conv_gflops"] / machine["matmul_peak_gflops"], 3)
+            rows.append(r)
+            say(f" p50 {r['p50_ms']:.0f} ms")
+        eager = next(r["p50_ms"] for r in rows if r["arch"] == arch and r["case"].startswith("eager"))
+        for r in rows:
+            if r["arch"] == arch:
+                r["speedup_vs_eager"] = round(eager / r["p50_ms"], 3)
+    return {"machine": machine, "rows": rows}
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; fp32 matmul peak "
+        f"{m['matmul_peak_gflops']} GFLOP/s (measured in the same run).",
+        "",
+        "| model | case | p50 ms | p90 ms | p99 ms | fps | × eager | GFLOP | GFLOP/s | conv % of peak | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        conv = f"{100 * r['conv_fraction_of_peak']:.0f} %" if "conv_fraction_of_peak" in r else ""
+        lines.append(
+            f"| {r['preset']} {r['size']} | {r['case']} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} | "
+            f"{r['p99_ms']:.0f} | {1e3 / r['p50_ms']:.2f} | **{r['speedup_vs_eager']:.2f}** | {r['gflop']} | "
+            f"{r['achieved_gflops']} | {conv} | {r['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    archs = list(dict.fromkeys(r["arch"] for r in result["rows"]))
+    fig, axes = plt.subplots(1, len(archs), figsize=(5 * len(archs), 4), squeeze=False)
+    for ax, arch in zip(axes[0], archs):
+        rows = [r for r in result["rows"] if r["arch"] == arch]
+        bars = ax.barh(
+            [r["case"] for r in rows],
+            [r["p50_ms"] for r in rows],
+            color=["#999999" if r["case"].startswith(("eager", "naive")) else "#2a7ab9" for r in rows],
+        )
+        for bar, r in zip(bars, rows):
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['speedup_vs_eager']:.2f}×", va="center")
+        ax.invert_yaxis()
+        ax.set_title(f"{rows[0]['preset']} {rows[0]['size']}, batch 1")
+        ax.set_xlabel("p50 latency (ms), lower is better")
+        ax.set_xlim(0, max(r["p50_ms"] for r in rows) * 1.25)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rtgan.bench", description=__doc__)
+    ap.add_argument("--archs", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    ap.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"])
+    ap.add_argument("--size", default="256x512", help="HxW")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", default="out/bench")
+    args = ap.parse_args(argv)
+    h, w = map(int, args.size.lower().split("x"))
+    result = benchmark(args.archs, args.backends, h, w, args.repeats, args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result["command"] = "python -m rtgan.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "bench.md").write_text(markdown(result) + "\n")
+    plot(result, out / "latency.png")
+    print(markdown(result))
+    print(f"wrote {out / 'bench.json'}, {out / 'bench.md'}, {out / 'latency.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
