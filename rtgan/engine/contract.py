@@ -10,7 +10,9 @@ Every exported graph takes label ids and returns an image, so no float tensor cr
 | `image`    | uint8   | (B, H, W, 3)   | output, RGB                           |
 
 B is dynamic; H and W are fixed per artifact. An artifact is a directory holding `model.onnx`,
-the backend's own file (listed in the manifest) and `manifest.json`.
+the backend's own file (listed in the manifest) and `manifest.json`. A VAE model exported with its
+style encoder also holds `encoder.onnx`: `style` uint8 (B, H, W, 3) RGB of any size -> `mu`
+float32 (B, z_dim).
 """
 
 from __future__ import annotations
@@ -19,5 +21,6 @@ INPUT_DTYPES = {"labels": "int32", "instance": "int32", "z": "float32"}
 OUTPUT = "image"
 MANIFEST = "manifest.json"
 ONNX_FILE = "model.onnx"
+STYLE_FILE = "encoder.onnx"
 MANIFEST_FORMAT = "rtgan-engine"
 MANIFEST_VERSION = 1

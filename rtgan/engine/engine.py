@@ -23,6 +23,7 @@ class Engine:
         self.num_classes = manifest["num_classes"]
         self.input_names = [i["name"] for i in manifest["inputs"]]
         self.rng = np.random.default_rng(seed)
+        self._style = None  # the style-encoder session, opened on first use
 
     @classmethod
     def load(
@@ -67,13 +68,33 @@ class Engine:
     def output_spec(self) -> dict:
         return self.manifest["output"]
 
-    def run(self, labels, instance=None, z=None) -> np.ndarray:
+    def encode_style(self, style) -> np.ndarray:
+        """uint8 RGB style image(s) (H, W, 3) or (B, H, W, 3), any size -> z (B, z_dim): the encoder's mean."""
+        info = self.manifest.get("style_encoder")
+        if info is None:
+            raise InputError("this engine has no style encoder (not a VAE model, or exported without latest_net_E.pth)")
+        style = np.asarray(style)
+        style = style[None] if style.ndim == 3 else style
+        if style.dtype != np.uint8 or style.ndim != 4 or style.shape[-1] != 3:
+            raise InputError(f"style must be uint8 RGB (H, W, 3) or (B, H, W, 3), got {style.dtype} {style.shape}")
+        if self._style is None:
+            from .backends import _require
+
+            ort = _require("onnxruntime", "cpu")
+            self._style = ort.InferenceSession(str(self.directory / info["file"]), providers=["CPUExecutionProvider"])
+        return self._style.run(None, {info["input"]: np.ascontiguousarray(style)})[0]
+
+    def run(self, labels, instance=None, z=None, style=None) -> np.ndarray:
         """Paint label ids (H, W) or (B, H, W) -> uint8 RGB (H, W, 3) or (B, H, W, 3).
 
         A model that takes instance edges uses `labels` as the instance map when `instance` is
-        None (each connected class region one instance). A VAE model samples z ~ N(0, I) when
-        `z` is None.
+        None (each connected class region one instance). A VAE model takes its style from `z`,
+        from a `style` image (through the exported encoder), or samples z ~ N(0, I).
         """
+        if style is not None:
+            if z is not None:
+                raise InputError("give z or a style image, not both")
+            z = self.encode_style(style)
         single = np.ndim(labels) == 2
         feeds = {"labels": self._ids(labels, "labels")}
         b = feeds["labels"].shape[0]

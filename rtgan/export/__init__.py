@@ -32,7 +32,15 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..engine.contract import INPUT_DTYPES, MANIFEST, MANIFEST_FORMAT, MANIFEST_VERSION, ONNX_FILE, OUTPUT
+from ..engine.contract import (
+    INPUT_DTYPES,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    ONNX_FILE,
+    OUTPUT,
+    STYLE_FILE,
+)
 from ..engine.manifest import ArtifactError, installed_version, read_manifest, sha256_file
 from ..utils.atomic import atomic_dir
 from .formats import FORMATS, check_precision, get_format
@@ -194,10 +202,17 @@ def export(
             export_onnx(graph, tmp / ONNX_FILE)
             if precision == "fp16":
                 to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
+        if graph.uses_z and getattr(model, "encoder", None) is not None:
+            with stage("export the style encoder"):
+                from .graph import StyleEncoderGraph
+                from .onnx import export_style_encoder
+
+                export_style_encoder(StyleEncoderGraph(model), tmp / STYLE_FILE)
+                manifest["style_encoder"] = {"file": STYLE_FILE, "input": "style", "output": "mu"}
         if verify and precision == "fp32":
             with stage("verify ONNX Runtime against the PyTorch reference"):
                 manifest["fidelity"] = _verify(model, tmp / ONNX_FILE, manifest)
-        files = [ONNX_FILE]
+        files = [ONNX_FILE] + ([STYLE_FILE] if "style_encoder" in manifest else [])
         if fmt.backend == "openvino":
             with stage("convert to OpenVINO IR"):
                 files += _export_openvino(tmp / ONNX_FILE, tmp / fmt.artifact)

@@ -231,3 +231,23 @@ def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrite
     model.config.check_size(height, width)
     graphs = {"spade": SPADEGraph, "asapnet": ASAPNetGraph, "pix2pixhd": Pix2PixHDGraph}
     return graphs[model.config.arch](model, height, width, rewrites).eval()
+
+
+class StyleEncoderGraph(nn.Module):
+    """SPADE's VAE encoder on a uint8 RGB style image (B, H, W, 3), any size -> mu (B, z_dim).
+
+    The mean is the style code: sampling around it is the caller's choice (`Engine.run(z=...)`).
+    """
+
+    def __init__(self, model: SPADEGenerator):
+        super().__init__()
+        if getattr(model, "encoder", None) is None:
+            raise ConfigError("this model has no style encoder (use_vae=False, or loaded without latest_net_E.pth)")
+        self.encoder = fold_spectral_norm(frozen_copy(model).encoder)
+
+    def forward(self, style: torch.Tensor) -> torch.Tensor:
+        x = style.float().permute(0, 3, 1, 2) / 127.5 - 1
+        # the encoder resizes to 256x256 only when needed; a traced graph must always resize
+        # (bilinear to the same size is the identity, so 256x256 inputs are unchanged)
+        x = F.interpolate(x, size=(256, 256), mode="bilinear")
+        return self.encoder(x)[0]

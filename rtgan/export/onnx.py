@@ -70,6 +70,35 @@ def to_fp16(src: str | Path, dst: str | Path) -> Path:
     from onnxconverter_common.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    # The converter leaves Cast(to=float32) nodes, here the one-hot and instance-edge casts, which
+    # would feed float32 into fp16 convs (TensorRT's strong typing rejects the mix). Every float in
+    # these graphs is internal (inputs are ids, the output uint8), so such casts become fp16.
+    for node in model.graph.node:
+        if node.op_type == "Cast":
+            for attr in node.attribute:
+                if attr.name == "to" and attr.i == onnx.TensorProto.FLOAT:
+                    attr.i = onnx.TensorProto.FLOAT16
     onnx.save(model, str(dst))
     onnx.checker.check_model(str(dst))
     return Path(dst)
+
+
+def export_style_encoder(encoder: torch.nn.Module, path: str | Path) -> Path:
+    """The style encoder graph: `style` uint8 (B, H, W, 3) with dynamic B, H, W -> `mu` float32 (B, z_dim)."""
+    import onnx
+
+    style = torch.randint(0, 256, (2, 200, 300, 3), dtype=torch.uint8)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            encoder,
+            (style,),
+            str(path),
+            input_names=["style"],
+            output_names=["mu"],
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={"style": {0: "batch", 1: "height", 2: "width"}, "mu": {0: "batch"}},
+        )
+    onnx.checker.check_model(str(path), full_check=True)
+    return Path(path)

@@ -89,8 +89,9 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 def instance_edges(instance: torch.Tensor) -> torch.Tensor:
     """(B, H, W) ids -> (B, 1, H, W) float edges; the official map, built without in-place writes."""
     t = instance.unsqueeze(1)
-    dx = (t[:, :, :, 1:] != t[:, :, :, :-1]).float()
-    dy = (t[:, :, 1:, :] != t[:, :, :-1, :]).float()
+    # int32, not float: an fp16 conversion of the graph must not leave a mixed-type comparison here
+    dx = (t[:, :, :, 1:] != t[:, :, :, :-1]).int()
+    dy = (t[:, :, 1:, :] != t[:, :, :-1, :]).int()
     edge = F.pad(dx, (1, 0)) + F.pad(dx, (0, 1)) + F.pad(dy, (0, 0, 1, 0)) + F.pad(dy, (0, 0, 0, 1))
     return (edge > 0).float()
 

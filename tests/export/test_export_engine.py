@@ -172,3 +172,24 @@ def test_cli(tmp_path, capsys):
     assert Engine.load(tmp_path / "cli").run(np.zeros((32, 64), np.uint8)).shape == (32, 64, 3)
     assert main(["--preset", "asapnet-cityscapes", "--height", "30", "--width", "64"]) == 2
     assert "multiples of 16" in capsys.readouterr().err
+
+
+def test_vae_style_image(tmp_path):
+    import torch
+
+    model, (h, w) = make("spade-vae")
+    out = export(model, height=h, width=w, out=tmp_path / "vae", progress=False)
+    engine = Engine.load(out, backend="onnxruntime")
+    style = np.random.default_rng(3).integers(0, 256, (1, 100, 140, 3), dtype=np.uint8)
+    z = engine.encode_style(style)
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(style).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    np.testing.assert_allclose(z, mu.numpy(), atol=1e-4)
+    feeds = sample_feeds(engine.manifest, batch=1)
+    feeds["z"] = z
+    got = engine.run(feeds["labels"], feeds.get("instance"), style=style[0])
+    assert psnr(got, reference_image(model, feeds)) >= 60
+    with pytest.raises(InputError, match="not both"):
+        engine.run(feeds["labels"], z=z, style=style)
+    with pytest.raises(InputError, match="uint8 RGB"):
+        engine.run(feeds["labels"], style=style.astype(np.float32))
