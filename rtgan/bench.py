@@ -60,11 +60,12 @@ def _case(spec: dict) -> dict:
         model = load(spec["model"])
         t = {k: torch.from_numpy(v) for k, v in feeds.items()}
 
+        from .export.rewrite import to_uint8
+
         def run():
             with torch.inference_mode():
-                model(
-                    model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None), z=t.get("z")
-                )
+                sem = model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
+                return to_uint8(model(sem, z=t.get("z"))).numpy()
 
     else:
         from .engine import Engine
@@ -72,6 +73,7 @@ def _case(spec: dict) -> dict:
         engine = Engine.load(spec["artifact"], backend=spec["backend"], threads=threads)
         run = lambda: engine.run(feeds["labels"], feeds.get("instance"), feeds.get("z"))  # noqa: E731
     result = _percentiles(_time(run, spec["repeats"]))
+    np.save(spec["image"], run())
     result["peak_rss_mb"] = _peak_rss_mb()
     if spec.get("profile") and spec["kind"] != "eager":
         result["conv_ms"] = _ort_conv_time(spec["artifact"], feeds, threads)
@@ -172,20 +174,22 @@ def benchmark(
     progress=True,
 ) -> dict:
     """Measure every case; returns {'machine': ..., 'rows': [...]}."""
-    from .export import Rewrites, export, sample_feeds
+    from .export import Rewrites, export, psnr, sample_feeds
     from .models import get_model, save
     from .models.init import randomize_like_trained
 
     threads = threads or os.cpu_count() or 1
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rtgan-bench-"))
     say = print if progress else (lambda *a, **k: None)
+    peaks = matmul_peak(threads)
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "threads": threads,
-        "matmul_peak_gflops": round(matmul_peak(threads), 1),
+        "matmul_gflops": peaks,
+        "matmul_peak_gflops": max(peaks.values()),
     }
-    say(f"matmul peak: {machine['matmul_peak_gflops']} GFLOP/s fp32 with {threads} threads")
+    say(f"matmul peak (GFLOP/s fp32, {threads} threads): {peaks}")
     rows = []
     for arch in archs:
         preset = PRESETS[arch]
@@ -233,7 +237,8 @@ def benchmark(
                 )
             )
         for name, spec in cases:
-            spec.update(feeds=str(workdir / arch / "feeds.npz"), repeats=repeats, threads=threads)
+            image = workdir / arch / f"{len(rows)}.npy"
+            spec.update(feeds=str(workdir / arch / "feeds.npz"), repeats=repeats, threads=threads, image=str(image))
             say(f"  {name} ...", end="", flush=True)
             r = _in_process(spec)
             r.update(
@@ -247,8 +252,11 @@ def benchmark(
             if "conv_ms" in r:
                 r["conv_gflops"] = round(conv_flops / 1e9 / (r["conv_ms"] / 1e3), 1)
                 r["conv_fraction_of_peak"] = round(r["conv_gflops"] / machine["matmul_peak_gflops"], 3)
+            if name.startswith("eager"):
+                reference = np.load(image)
+            r["psnr_db"] = round(min(psnr(np.load(image), reference), 999.0), 1)
             rows.append(r)
-            say(f" p50 {r['p50_ms']:.0f} ms")
+            say(f" p50 {r['p50_ms']:.0f} ms, {r['psnr_db']} dB vs eager")
         eager = next(r["p50_ms"] for r in rows if r["arch"] == arch and r["case"].startswith("eager"))
         for r in rows:
             if r["arch"] == arch:
@@ -258,18 +266,21 @@ def benchmark(
 
 def markdown(result: dict) -> str:
     m = result["machine"]
+    peaks = ", ".join(f"{k} {v}" for k, v in m["matmul_gflops"].items())
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; fp32 matmul peak "
-        f"{m['matmul_peak_gflops']} GFLOP/s (measured in the same run).",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; fp32 2048² matmul GFLOP/s measured in "
+        f"the same run: {peaks}; peak = {m['matmul_peak_gflops']}.",
         "",
-        "| model | case | p50 ms | p90 ms | p99 ms | fps | × eager | GFLOP | GFLOP/s | conv % of peak | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | case | p50 ms | p90 ms | p99 ms | fps | × eager | PSNR dB | GFLOP | GFLOP/s | conv % of peak "
+        "| peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         conv = f"{100 * r['conv_fraction_of_peak']:.0f} %" if "conv_fraction_of_peak" in r else ""
         lines.append(
             f"| {r['preset']} {r['size']} | {r['case']} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} | "
-            f"{r['p99_ms']:.0f} | {1e3 / r['p50_ms']:.2f} | **{r['speedup_vs_eager']:.2f}** | {r['gflop']} | "
+            f"{r['p99_ms']:.0f} | {1e3 / r['p50_ms']:.2f} | **{r['speedup_vs_eager']:.2f}** | {r['psnr_db']} | "
+            f"{r['gflop']} | "
             f"{r['achieved_gflops']} | {conv} | {r['peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
