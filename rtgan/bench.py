@@ -172,6 +172,7 @@ def benchmark(
     threads=None,
     workdir=None,
     progress=True,
+    ablation=False,
 ) -> dict:
     """Measure every case; returns {'machine': ..., 'rows': [...]}."""
     from .export import Rewrites, export, psnr, sample_feeds
@@ -236,6 +237,13 @@ def benchmark(
                     {"kind": "engine", "artifact": str(art), "backend": backend, "profile": backend == "onnxruntime"},
                 )
             )
+        if ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
+            for label, rw in [("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
+                              ("+ label gathers", Rewrites(label_gather=True)), ("all rewrites", Rewrites.all())]:
+                art = export(model, height=height, width=width, out=workdir / arch / label.replace(" ", "_"),
+                             rewrites=rw, progress=False, verify=False)
+                cases.append((f"rtgan onnxruntime {label}", {"kind": "engine", "artifact": str(art),
+                                                             "backend": "onnxruntime"}))
         for name, spec in cases:
             image = workdir / arch / f"{len(rows)}.npy"
             spec.update(feeds=str(workdir / arch / "feeds.npz"), repeats=repeats, threads=threads, image=str(image))
@@ -277,6 +285,7 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         conv = f"{100 * r['conv_fraction_of_peak']:.0f} %" if "conv_fraction_of_peak" in r else ""
+        r = {**r, "psnr_db": "ref" if r["case"].startswith("eager") else r["psnr_db"]}
         lines.append(
             f"| {r['preset']} {r['size']} | {r['case']} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} | "
             f"{r['p99_ms']:.0f} | {1e3 / r['p50_ms']:.2f} | **{r['speedup_vs_eager']:.2f}** | {r['psnr_db']} | "
@@ -304,7 +313,7 @@ def plot(result: dict, path: Path) -> None:
         for bar, r in zip(bars, rows):
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['speedup_vs_eager']:.2f}×", va="center")
         ax.invert_yaxis()
-        ax.set_title(f"{rows[0]['preset']} {rows[0]['size']}, batch 1")
+        ax.set_title(f"{arch} {rows[0]['size']}, batch 1")
         ax.set_xlabel("p50 latency (ms), lower is better")
         ax.set_xlim(0, max(r["p50_ms"] for r in rows) * 1.25)
     fig.tight_layout()
@@ -319,9 +328,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default="out/bench")
+    ap.add_argument("--ablation", action="store_true", help="also time each opt-in rewrite on ONNX Runtime")
+    ap.add_argument("--report", metavar="JSON", help="only redraw the table and plot of a saved bench.json")
     args = ap.parse_args(argv)
     h, w = map(int, args.size.lower().split("x"))
-    result = benchmark(args.archs, args.backends, h, w, args.repeats, args.threads)
+    if args.report:
+        result = json.loads(Path(args.report).read_text())
+        out = Path(args.report).parent
+        (out / "bench.md").write_text(markdown(result) + "\n")
+        plot(result, out / "latency.png")
+        print(markdown(result))
+        return 0
+    result = benchmark(args.archs, args.backends, h, w, args.repeats, args.threads, ablation=args.ablation)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result["command"] = "python -m rtgan.bench " + " ".join(argv if argv is not None else sys.argv[1:])
