@@ -115,13 +115,10 @@ PRESET_SIZES = {
 @pytest.mark.parametrize("preset", list(PRESET_SIZES))
 def test_presets_match_official_full_width(preset, capsys):
     from rtgan.models import get_model
-
-    from helpers import calibrate_, randomize_
+    from rtgan.models.init import randomize_like_trained
 
     overrides, size = PRESET_SIZES[preset]
-    ours = get_model(preset, **overrides)
-    randomize_(ours, size)
-    calibrate_(ours, size, iterations=6)
+    ours = randomize_like_trained(get_model(preset, **overrides), *size, iterations=6)
     theirs, encoder = official_generator(ours)
     capsys.readouterr()
     theirs.load_state_dict({k: v for k, v in ours.state_dict().items() if not k.startswith("encoder.")}, strict=True)
