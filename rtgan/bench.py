@@ -238,12 +238,23 @@ def benchmark(
                 )
             )
         if ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
-            for label, rw in [("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
-                              ("+ label gathers", Rewrites(label_gather=True)), ("all rewrites", Rewrites.all())]:
-                art = export(model, height=height, width=width, out=workdir / arch / label.replace(" ", "_"),
-                             rewrites=rw, progress=False, verify=False)
-                cases.append((f"rtgan onnxruntime {label}", {"kind": "engine", "artifact": str(art),
-                                                             "backend": "onnxruntime"}))
+            for label, rw in [
+                ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
+                ("+ label gathers", Rewrites(label_gather=True)),
+                ("all rewrites", Rewrites.all()),
+            ]:
+                art = export(
+                    model,
+                    height=height,
+                    width=width,
+                    out=workdir / arch / label.replace(" ", "_"),
+                    rewrites=rw,
+                    progress=False,
+                    verify=False,
+                )
+                cases.append(
+                    (f"rtgan onnxruntime {label}", {"kind": "engine", "artifact": str(art), "backend": "onnxruntime"})
+                )
         for name, spec in cases:
             image = workdir / arch / f"{len(rows)}.npy"
             spec.update(feeds=str(workdir / arch / "feeds.npz"), repeats=repeats, threads=threads, image=str(image))

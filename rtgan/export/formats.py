@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 
 from ..errors import ConfigError
+from ..utils.names import lookup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,15 +35,7 @@ ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "ov": "openvino", "trt":
 
 
 def get_format(backend: str) -> Format:
-    backend = ALIASES.get(backend, backend)
-    if backend not in FORMATS:
-        hint = difflib.get_close_matches(backend, FORMATS, 1)
-        raise ConfigError(
-            f"unknown backend {backend!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; choose one of {', '.join(FORMATS)}"
-        )
-    return FORMATS[backend]
+    return lookup(ALIASES.get(backend, backend), FORMATS, "backend")
 
 
 def check_precision(fmt: Format, precision: str) -> None:

@@ -36,30 +36,19 @@ def export_onnx(graph: _Graph, path: str | Path, *, dynamo: bool = False) -> Pat
         warnings.simplefilter("ignore")  # exporter chatter about constant folding of strided slices
         if dynamo:
             batch = torch.export.Dim("batch", max=1024)
-            shapes = {"labels": {0: batch}, "rest": tuple({0: batch} for _ in names[1:])}
-            torch.onnx.export(
-                graph,
-                args,
-                str(path),
-                input_names=names,
-                output_names=[OUTPUT],
-                opset_version=OPSET,
-                dynamo=True,
-                dynamic_shapes=shapes,
-                verbose=False,
-            )
+            dynamic = {"dynamic_shapes": {"labels": {0: batch}, "rest": tuple({0: batch} for _ in names[1:])}}
         else:
-            axes = {n: {0: "batch"} for n in [*names, OUTPUT]}
-            torch.onnx.export(
-                graph,
-                args,
-                str(path),
-                input_names=names,
-                output_names=[OUTPUT],
-                opset_version=OPSET,
-                dynamo=False,
-                dynamic_axes=axes,
-            )
+            dynamic = {"dynamic_axes": {n: {0: "batch"} for n in [*names, OUTPUT]}}
+        torch.onnx.export(
+            graph,
+            args,
+            str(path),
+            input_names=names,
+            output_names=[OUTPUT],
+            opset_version=OPSET,
+            dynamo=dynamo,
+            **dynamic,
+        )
     onnx.checker.check_model(str(path), full_check=True)
     return path
 

@@ -8,12 +8,11 @@ Cityscapes mode uses `more` upsampling, which no key in the checkpoint reveals.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..utils.names import lookup
 from .registry import build, make_config
 
 
@@ -145,14 +144,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        hint = difflib.get_close_matches(name, PRESETS, 1)
-        raise ConfigError(
-            f"unknown preset {name!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; presets: {', '.join(PRESETS)}"
-        )
-    return PRESETS[name]
+    return lookup(name, PRESETS, "preset")
 
 
 def list_presets() -> list[str]:

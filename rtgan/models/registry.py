@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..utils.names import lookup
 from .asapnet import ASAPNetConfig, ASAPNetGenerator
 from .config import GeneratorConfig
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
@@ -21,13 +20,7 @@ ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], type[nn.Module]]] = {
 
 
 def check_arch(arch: str) -> str:
-    if arch not in ARCHITECTURES:
-        hint = difflib.get_close_matches(str(arch).lower(), ARCHITECTURES, 1)
-        raise ConfigError(
-            f"unknown architecture {arch!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; choose one of {', '.join(ARCHITECTURES)}"
-        )
+    lookup(arch, ARCHITECTURES, "architecture")
     return arch
 
 
