@@ -86,11 +86,14 @@ def _ort_conv_time(artifact: str, feeds: dict, threads: int) -> float:
 
     options = ort.SessionOptions()
     options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="rtgan-ort-profile-")) / "profile")
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), options, providers=["CPUExecutionProvider"])
     for _ in range(3):
         session.run(None, feeds)
-    events = json.loads(Path(session.end_profiling()).read_text())
+    profile = Path(session.end_profiling())
+    events = json.loads(profile.read_text())
+    profile.unlink()
     conv = [
         e["dur"]
         for e in events
