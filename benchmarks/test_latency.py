@@ -7,11 +7,10 @@ Full-size numbers, with every case in its own process, come from `python -m rtga
 
 import numpy as np
 import pytest
-import torch
 
 from rtgan import Engine
 from rtgan.bench import PRESETS
-from rtgan.export import Rewrites, export, sample_feeds
+from rtgan.export import Rewrites, export, model_feeds, reference_image
 from rtgan.models import get_model
 from rtgan.models.init import randomize_like_trained
 
@@ -23,26 +22,10 @@ def model(request):
     return randomize_like_trained(get_model(PRESETS[request.param]), H, W, iterations=2)
 
 
-def _feeds(model):
-    c = model.config
-    spec = {
-        "height": H,
-        "width": W,
-        "num_classes": c.num_classes,
-        "z_dim": None,
-        "inputs": [{"name": "labels"}] + ([{"name": "instance"}] if c.semantic_nc > c.num_classes else []),
-    }
-    return sample_feeds(spec, batch=1)
-
-
 def test_eager(benchmark, model):
-    f = {k: torch.from_numpy(v).long() for k, v in _feeds(model).items()}
-
-    def run():
-        with torch.inference_mode():
-            return model(model.prepare(f["labels"], f.get("instance")))
-
-    benchmark(run)
+    feeds = model_feeds(model, H, W)
+    image = benchmark(lambda: reference_image(model, feeds))
+    assert image.dtype == np.uint8
 
 
 @pytest.mark.parametrize(
@@ -55,6 +38,6 @@ def test_engine(benchmark, model, backend, rewrites, tmp_path):
         model, height=H, width=W, backend=backend, rewrites=rewrites, out=tmp_path / "a", progress=False, verify=False
     )
     engine = Engine.load(art, backend=backend)
-    f = _feeds(model)
+    f = model_feeds(model, H, W)
     image = benchmark(lambda: engine.run(f["labels"], f.get("instance")))
     assert image.dtype == np.uint8

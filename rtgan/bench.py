@@ -57,15 +57,10 @@ def _case(spec: dict) -> dict:
         from .models import load
 
         torch.set_num_threads(threads)
+        from .export import reference_image
+
         model = load(spec["model"])
-        t = {k: torch.from_numpy(v) for k, v in feeds.items()}
-
-        from .export.rewrite import to_uint8
-
-        def run():
-            with torch.inference_mode():
-                sem = model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
-                return to_uint8(model(sem, z=t.get("z"))).numpy()
+        run = lambda: reference_image(model, feeds)  # noqa: E731
 
     else:
         from .engine import Engine
@@ -156,12 +151,12 @@ def matmul_peak(threads: int, n: int = 2048) -> dict:
 
 def model_flops(model, feeds) -> tuple[float, float]:
     """(all FLOPs, convolution FLOPs) of one eager forward, from PyTorch's FLOP counter."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    t = {k: torch.from_numpy(v) for k, v in feeds.items()}
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None), z=t.get("z"))
+    from .export import reference_image
+
+    with FlopCounterMode(display=False) as counter:
+        reference_image(model, feeds)
     by_op = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
     return float(counter.get_total_flops()), float(sum(v for k, v in by_op.items() if "convolution" in k))
 
@@ -178,7 +173,7 @@ def benchmark(
     ablation=False,
 ) -> dict:
     """Measure every case; returns {'machine': ..., 'rows': [...]}."""
-    from .export import Rewrites, export, psnr, sample_feeds
+    from .export import Rewrites, export, model_feeds, psnr
     from .models import get_model, save
     from .models.init import randomize_like_trained
 
@@ -200,15 +195,7 @@ def benchmark(
         say(f"{preset}: building realistic random weights at {height}x{width} ...")
         model = randomize_like_trained(get_model(preset), height, width, iterations=4)
         save(model, workdir / arch / "model")
-        manifest = {
-            "height": height,
-            "width": width,
-            "num_classes": model.config.num_classes,
-            "inputs": [{"name": "labels"}]
-            + ([{"name": "instance"}] if model.config.semantic_nc > model.config.num_classes else []),
-            "z_dim": None,
-        }
-        feeds = sample_feeds(manifest, batch=1, seed=1)
+        feeds = model_feeds(model, height, width, batch=1, seed=1)
         np.savez(workdir / arch / "feeds.npz", **feeds)
         flops, conv_flops = model_flops(model, feeds)
         cases = [("eager PyTorch (official-style)", {"kind": "eager", "model": str(workdir / arch / "model")})]

@@ -76,18 +76,13 @@ class TorchBackend:
 
         if not (directory / "model").is_dir():
             raise BackendUnavailable(f"{directory} holds no PyTorch model (export with backend='torch')")
-        self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load(directory / "model", device=self.device)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        from ..export.rewrite import to_uint8
+        from ..export import reference_image
 
-        torch, dev = self.torch, self.device
-        t = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
-        with torch.inference_mode():
-            sem = self.model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
-            return to_uint8(self.model(sem, z=t.get("z"))).cpu().numpy()
+        return reference_image(self.model, feeds)
 
 
 class TensorRTBackendAdapter:

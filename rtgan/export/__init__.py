@@ -47,7 +47,7 @@ from .formats import FORMATS, check_precision, get_format
 from .graph import inference_graph
 from .rewrite import DEFAULT, Rewrites, to_uint8
 
-__all__ = ["FORMATS", "Rewrites", "export", "model_digest", "psnr"]
+__all__ = ["FORMATS", "Rewrites", "export", "model_digest", "model_feeds", "psnr", "reference_image", "sample_feeds"]
 
 CACHE = Path(os.environ.get("RTGAN_CACHE", Path.home() / ".cache" / "rtgan")) / "artifacts"
 
@@ -67,18 +67,33 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def reference_image(model: nn.Module, feeds: dict[str, np.ndarray]) -> np.ndarray:
-    """The PyTorch reference: prepare + forward + the same uint8 conversion as the graphs."""
-    with torch.no_grad():
-        labels = torch.from_numpy(feeds["labels"]).long()
-        inst = torch.from_numpy(feeds["instance"]).long() if "instance" in feeds else None
-        z = torch.from_numpy(feeds["z"]) if "z" in feeds else None
-        return to_uint8(model(model.prepare(labels, inst), z=z)).numpy()
+    """The PyTorch reference on contract inputs: prepare + forward + the graphs' uint8 conversion."""
+    dev = next(model.parameters()).device
+    t = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
+    with torch.inference_mode():
+        sem = model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
+        return to_uint8(model(sem, z=t.get("z"))).cpu().numpy()
 
 
-def sample_feeds(manifest_or_graph: Any, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Blocky random inputs that follow the contract, for verification and benchmarks."""
+def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """`sample_feeds` for a model that has not been exported: the inputs its graph would take."""
+    c = model.config
+    names = ["labels"] + (["instance"] if c.semantic_nc > c.num_classes + getattr(c, "extra_nc", 0) else [])
+    uses_z = getattr(c, "use_vae", False)
+    spec = {
+        "height": height,
+        "width": width,
+        "num_classes": c.num_classes,
+        "z_dim": c.z_dim if uses_z else None,
+        "inputs": [{"name": n} for n in names + (["z"] if uses_z else [])],
+    }
+    return sample_feeds(spec, batch=batch, seed=seed)
+
+
+def sample_feeds(manifest: dict[str, Any], batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Blocky random inputs that follow an artifact's input spec, for verification and benchmarks."""
     rng = np.random.default_rng(seed)
-    m = manifest_or_graph
+    m = manifest
     h, w, n = m["height"], m["width"], m["num_classes"]
     coarse = rng.integers(0, n, (batch, -(-h // 8), -(-w // 8)), dtype=np.int32)
     labels = np.ascontiguousarray(coarse.repeat(8, 1).repeat(8, 2)[:, :h, :w])
