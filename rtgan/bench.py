@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .utils.cli import parse_size
+
 PRESETS = {"spade": "spade-cityscapes", "asapnet": "asapnet-cityscapes", "pix2pixhd": "pix2pixhd-label2city-512p"}
 
 
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablation", action="store_true", help="also time each opt-in rewrite on ONNX Runtime")
     ap.add_argument("--report", metavar="JSON", help="only redraw the table and plot of a saved bench.json")
     args = ap.parse_args(argv)
-    h, w = map(int, args.size.lower().split("x"))
+    h, w = parse_size(args.size)
     if args.report:
         result = json.loads(Path(args.report).read_text())
         out = Path(args.report).parent

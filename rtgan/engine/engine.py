@@ -21,6 +21,12 @@ class Engine:
         self.directory, self.manifest, self.backend = directory, manifest, backend
         self.height, self.width = manifest["height"], manifest["width"]
         self.num_classes = manifest["num_classes"]
+        # models trained on a subset of an id space (COCO-Stuff ids for the bundled ones) list their ids
+        self.label_ids = manifest.get("label_ids")
+        self._lut = None
+        if self.label_ids is not None:
+            self._lut = np.zeros(max(self.label_ids) + 1, bool)
+            self._lut[self.label_ids] = True
         self.input_names = [i["name"] for i in manifest["inputs"]]
         self.rng = np.random.default_rng(seed)
         self._style = None  # the style-encoder session, opened on first use
@@ -132,7 +138,13 @@ class Engine:
             )
         if not 1 <= ids.shape[0] <= self.manifest["max_batch"] and self.backend_name.startswith("tensorrt"):
             raise InputError(f"batch {ids.shape[0]} exceeds this plan's max_batch {self.manifest['max_batch']}")
-        if check_range and ids.size and (ids.min() < 0 or ids.max() >= self.num_classes):
+        if check_range and self._lut is not None and ids.size:
+            if ids.min() < 0 or ids.max() >= len(self._lut) or not self._lut[ids].all():
+                bad = np.setdiff1d(np.unique(ids), self.label_ids)[0]
+                raise InputError(
+                    f"label id {bad} is not one of this model's classes; it takes the ids {self.label_ids}"
+                )
+        elif check_range and ids.size and (ids.min() < 0 or ids.max() >= self.num_classes):
             bad = ids.min() if ids.min() < 0 else ids.max()
             raise InputError(f"label id {bad} is out of range: this model takes ids 0..{self.num_classes - 1}")
         if (

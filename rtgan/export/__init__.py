@@ -84,6 +84,7 @@ def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed:
         "height": height,
         "width": width,
         "num_classes": c.num_classes,
+        "label_ids": list(c.label_ids) if c.label_ids is not None else None,
         "z_dim": c.z_dim if uses_z else None,
         "inputs": [{"name": n} for n in names + (["z"] if uses_z else [])],
     }
@@ -97,6 +98,8 @@ def sample_feeds(manifest: dict[str, Any], batch: int = 2, seed: int = 0) -> dic
     h, w, n = m["height"], m["width"], m["num_classes"]
     coarse = rng.integers(0, n, (batch, -(-h // 8), -(-w // 8)), dtype=np.int32)
     labels = np.ascontiguousarray(coarse.repeat(8, 1).repeat(8, 2)[:, :h, :w])
+    if m.get("label_ids") is not None:
+        labels = np.asarray(m["label_ids"], np.int32)[labels]
     feeds = {"labels": labels}
     names = [i["name"] for i in m["inputs"]]
     if "instance" in names:
@@ -199,6 +202,7 @@ def export(
             "config": c.to_dict(),
             "model_sha256": digest,
             "num_classes": c.num_classes,
+            "label_ids": list(c.label_ids) if c.label_ids is not None else None,
             "z_dim": getattr(c, "z_dim", None) if graph.uses_z else None,
             "height": height,
             "width": width,

@@ -13,6 +13,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import ASAPNetGenerator, Pix2PixHDGenerator, SPADEGenerator
 from ..models.asapnet import cosine_coords
+from ..models.labels import label_lut
 from .rewrite import (
     DEFAULT,
     FastSPADE,
@@ -38,6 +39,8 @@ class _Graph(nn.Module):
     def forward(self, labels: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         args = dict(zip(self.input_names()[1:], rest))
         labels = labels.long()
+        if self.label_lut is not None:  # dataset ids -> class channels; the engine has checked them
+            labels = self.label_lut[labels]
         edges = instance_edges(args["instance"]) if self.uses_instance else None
         return to_uint8(self.paint(labels, edges, args.get("z")))
 
@@ -230,7 +233,10 @@ def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrite
     """The exportable label-ids -> uint8-image module for `model` at a fixed size."""
     model.config.check_size(height, width)
     graphs = {"spade": SPADEGraph, "asapnet": ASAPNetGraph, "pix2pixhd": Pix2PixHDGraph}
-    return graphs[model.config.arch](model, height, width, rewrites).eval()
+    graph = graphs[model.config.arch](model, height, width, rewrites)
+    ids = model.config.label_ids
+    graph.register_buffer("label_lut", label_lut(ids).clamp(min=0) if ids is not None else None)
+    return graph.eval()
 
 
 class StyleEncoderGraph(nn.Module):

@@ -45,6 +45,7 @@ class ASAPNetConfig(GeneratorConfig):
     reflection_pad: bool = False
 
     def __post_init__(self):
+        self._check_label_ids()
         self._require(self.label_nc > 0, f"label_nc must be positive, got {self.label_nc}")
         self._require(
             self.no_instance_dist,
@@ -241,7 +242,7 @@ class ASAPNetGenerator(nn.Module):
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
         c, dtype = self.config, self.lowres_stream.model[-1].weight.dtype
-        return prepare_semantics(labels, instance, c.num_classes, not c.no_instance_edge, dtype)
+        return prepare_semantics(labels, instance, c.num_classes, not c.no_instance_edge, dtype, c.label_ids)
 
     def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config

@@ -24,6 +24,11 @@ class GeneratorConfig:
     # Official option names accepted only with the one value this implementation supports.
     fixed: ClassVar[dict[str, Any]] = {}
 
+    # Dataset ids of the class channels, for a model trained on a subset of a larger id space
+    # (the bundled landscape models take COCO-Stuff ids). None: the ids are the channel indices.
+    # Not an official option; the default keeps official configs unchanged.
+    label_ids: tuple[int, ...] | None = None
+
     @classmethod
     def from_options(cls, **options: Any) -> "GeneratorConfig":
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -41,6 +46,8 @@ class GeneratorConfig:
             ]
             raise ConfigError(f"unknown {cls.arch} option(s): {', '.join(hints)}; valid: {', '.join(known)}")
         hints = typing.get_type_hints(cls)
+        if isinstance(options.get("label_ids"), list):  # from JSON
+            options["label_ids"] = tuple(options["label_ids"])
         for k, v in options.items():
             cls._check_type(k, v, hints[k])
         config = cls(**options)
@@ -61,10 +68,15 @@ class GeneratorConfig:
             or (t is int and isinstance(value, int) and not isinstance(value, bool))
             or (t is float and isinstance(value, (int, float)) and not isinstance(value, bool))
             or (t is str and isinstance(value, str))
+            or (
+                typing.get_origin(t) is tuple
+                and isinstance(value, tuple)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            )
             for t in allowed
         )
         if not ok:
-            names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+            names = " or ".join("None" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
             raise ConfigError(f"{cls.arch}: option {name} must be {names}, got {value!r} ({type(value).__name__})")
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +84,15 @@ class GeneratorConfig:
 
     def replace(self, **changes: Any) -> "GeneratorConfig":
         return dataclasses.replace(self, **changes)
+
+    def _check_label_ids(self) -> None:
+        if self.label_ids is None:
+            return
+        ids = self.label_ids
+        self._require(
+            len(ids) == self.num_classes and len(set(ids)) == len(ids) and min(ids) >= 0,
+            f"label_ids must hold {self.num_classes} distinct non-negative ids (one per class channel), got {ids}",
+        )
 
     def _require(self, ok: bool, message: str) -> None:
         if not ok:

@@ -51,6 +51,30 @@ def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.f
     return out.scatter_(1, labels.long(), 1.0)
 
 
+def label_lut(label_ids: tuple[int, ...], device=None) -> torch.Tensor:
+    """Dataset id -> class channel lookup table; ids that are not the model's classes map to -1."""
+    lut = torch.full((max(label_ids) + 1,), -1, dtype=torch.long, device=device)
+    lut[list(label_ids)] = torch.arange(len(label_ids), device=device)
+    return lut
+
+
+def to_channels(labels: torch.Tensor, label_ids: tuple[int, ...] | None) -> torch.Tensor:
+    """Map dataset label ids to class-channel indices for a model with `label_ids` (identity if None)."""
+    labels = as_id_map(labels, "labels")
+    if label_ids is None:
+        return labels
+    lut = label_lut(label_ids, labels.device)
+    if validating():
+        ids = torch.unique(labels)
+        bad = ids[(ids < 0) | (ids >= len(lut))]
+        bad = bad if len(bad) else ids[lut[ids] < 0]
+        if len(bad):
+            raise InputError(
+                f"label id {int(bad[0])} is not one of this model's classes; it takes the ids {list(label_ids)}"
+            )
+    return lut[labels.long().clamp(0, len(lut) - 1)]
+
+
 def instance_edges(instance: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, 1, H, W) instance ids -> (B, 1, H, W) float map, 1 on both sides of every id change."""
     t = as_id_map(instance, "instance")
@@ -95,9 +119,10 @@ def prepare_semantics(
     num_classes: int,
     use_instance: bool,
     dtype: torch.dtype = torch.float32,
+    label_ids: tuple[int, ...] | None = None,
 ) -> torch.Tensor:
     """One-hot labels, plus the instance-edge channel when the model takes one (official order)."""
-    semantics = one_hot(labels, num_classes, dtype)
+    semantics = one_hot(to_channels(labels, label_ids), num_classes, dtype)
     if not use_instance:
         if instance is not None:
             raise InputError("an instance map was given but this model takes none (no_instance)")

@@ -38,6 +38,7 @@ class Pix2PixHDConfig(GeneratorConfig):
     input_nc: int = 3
 
     def __post_init__(self):
+        self._check_label_ids()
         self._require(self.label_nc > 0, "label_nc must be positive (label_nc=0, image input, is not supported)")
         self._require(self.netG in ("global", "local"), f"netG must be 'global' or 'local', got {self.netG!r}")
         self._require(self.norm in ("instance", "batch"), f"norm must be 'instance' or 'batch', got {self.norm!r}")
@@ -162,7 +163,9 @@ class Pix2PixHDGenerator(nn.Module):
     ) -> torch.Tensor:
         """Label ids, instance ids and (when the model takes them) (B, feat_num, H, W) features -> semantic map."""
         c = self.config
-        semantics = prepare_semantics(labels, instance, c.num_classes, not c.no_instance, self.model[1].weight.dtype)
+        semantics = prepare_semantics(
+            labels, instance, c.num_classes, not c.no_instance, self.model[1].weight.dtype, c.label_ids
+        )
         if c.extra_nc == 0:
             if features is not None:
                 raise InputError("features were given but this model takes none (instance_feat/label_feat off)")

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from ..data.landscapes import LABEL_IDS as LANDSCAPE_IDS
 from ..utils.names import lookup
 from .registry import build, make_config
 
@@ -46,6 +47,10 @@ _ASAP_FACADES = dict(
     aspect_ratio=1.0,
     reflection_pad=True,
 )
+# The bundled models: slim configurations on the procedural landscapes' 15 COCO-Stuff classes at
+# 256x256, sized for real time on two CPU cores (see rtgan/weights/*/MODEL_CARD.md).
+_LANDSCAPE = dict(label_nc=len(LANDSCAPE_IDS), label_ids=LANDSCAPE_IDS)
+_LANDSCAPE_SIZE = dict(crop_size=256, aspect_ratio=1.0)
 _P2PHD_CITY = dict(label_nc=35, no_instance=False, n_downsample_global=4, n_blocks_global=9, norm="instance")
 
 PRESETS: dict[str, Preset] = {
@@ -138,6 +143,55 @@ PRESETS: dict[str, Preset] = {
             {**_P2PHD_CITY, "netG": "local", "ngf": 32, "n_local_enhancers": 1, "n_blocks_local": 3},
             "pix2pixHD local enhancer on Cityscapes, 1024x2048",
             "NVIDIA/pix2pixHD label2city_1024p",
+        ),
+        Preset(
+            "landscape-asapnet",
+            "asapnet",
+            {
+                **_LANDSCAPE,
+                **_LANDSCAPE_SIZE,
+                "contain_dontcare_label": False,
+                "no_instance_edge": True,
+                "lr_instance": False,
+                "lr_width": 16,
+                "lr_max_width": 128,
+                "lr_depth": 5,
+                "hr_width": 32,
+                "hr_depth": 4,
+            },
+            "slim ASAPNet for the procedural landscapes, 256x256: the real-time demo default",
+            "rtgan (trained here)",
+        ),
+        Preset(
+            "landscape-spade",
+            "spade",
+            {
+                **_LANDSCAPE,
+                **_LANDSCAPE_SIZE,
+                "contain_dontcare_label": False,
+                "no_instance": True,
+                "ngf": 16,
+                "spade_hidden": 32,
+                "norm_G": "spectralspadeinstance3x3",
+                "use_vae": True,
+                "z_dim": 64,
+            },
+            "slim SPADE with its VAE style encoder for the procedural landscapes, 256x256",
+            "rtgan (trained here)",
+        ),
+        Preset(
+            "landscape-pix2pixhd",
+            "pix2pixhd",
+            {
+                **_LANDSCAPE,
+                "no_instance": True,
+                "ngf": 16,
+                "netG": "global",
+                "n_downsample_global": 3,
+                "n_blocks_global": 4,
+            },
+            "slim pix2pixHD global generator for the procedural landscapes, 256x256",
+            "rtgan (trained here)",
         ),
     ]
 }

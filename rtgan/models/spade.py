@@ -41,6 +41,7 @@ class SPADEConfig(GeneratorConfig):
     spade_hidden: int = 128  # hard-coded `nhidden` in the official code; smaller for slim models
 
     def __post_init__(self):
+        self._check_label_ids()
         self._require(self.label_nc > 0, f"label_nc must be positive, got {self.label_nc}")
         self._require(
             self.num_upsampling_layers in _UP_LAYERS,
@@ -213,7 +214,7 @@ class SPADEGenerator(nn.Module):
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
         c, dtype = self.config, self.conv_img.weight.dtype
-        return prepare_semantics(labels, instance, c.num_classes, not c.no_instance, dtype)
+        return prepare_semantics(labels, instance, c.num_classes, not c.no_instance, dtype, c.label_ids)
 
     def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config

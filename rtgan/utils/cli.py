@@ -17,6 +17,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x512' -> (256, 512): height x width, as every rtgan command writes sizes."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"a size is HEIGHTxWIDTH, e.g. 256x512; got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise SystemExit(f"a size must be positive, got {text!r}")
+    return h, w
+
+
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """['ngf=4', 'use_vae=true'] -> {'ngf': 4, 'use_vae': True}."""
     out = {}

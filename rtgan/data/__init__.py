@@ -1,0 +1,1 @@
+"""Training data: the procedural landscapes and the official dataset layouts."""

@@ -1,0 +1,99 @@
+"""Training checkpoints: generator in rtgan's model format plus discriminator and optimizer state.
+
+Everything is safetensors + JSON (no pickle), written atomically as one directory, so a run
+killed mid-save resumes from the previous checkpoint. RNG state is not stored: each step seeds
+itself from (seed, rank, step), which makes a resumed run repeat an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from ..models import io as model_io
+from ..utils.atomic import atomic_dir
+
+STATE = "train_state.safetensors"
+META = "train_state.json"
+
+
+def _optimizer_split(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_join(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith(prefix + "."):
+            idx, name = key[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(idx), {})[name] = v
+    for idx, st in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(st)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    meta: dict[str, Any],
+) -> Path:
+    """Write generator/, the discriminator and optimizer tensors, and `meta` (step, config...) atomically."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    tensors = {f"D.{k}": v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()}
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        t, m = _optimizer_split(opt, name)
+        tensors.update(t)
+        opt_meta[name] = m
+    with atomic_dir(directory) as tmp:
+        model_io.save(generator, tmp / "generator")
+        save_file(tensors, str(tmp / STATE))
+        (tmp / META).write_text(json.dumps({**meta, "optimizers": opt_meta}, indent=2) + "\n")
+    return directory
+
+
+def load_checkpoint(
+    directory: str | os.PathLike,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> dict[str, Any]:
+    """Restore the objects in place from `save_checkpoint`'s directory; returns its meta."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / META).read_text())
+        tensors = load_file(str(directory / STATE))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{directory}: unreadable training checkpoint ({e})") from e
+    saved = model_io.load(directory / "generator")
+    generator.load_state_dict(saved.state_dict())
+    d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
+    try:
+        discriminator.load_state_dict(d_state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{directory}: discriminator does not match this run's config: {e}") from e
+    for name, opt in optimizers.items():
+        if name not in meta["optimizers"]:
+            raise CheckpointError(f"{directory}: no state for optimizer {name!r}")
+        opt.load_state_dict(_optimizer_join(name, tensors, meta["optimizers"][name]))
+    return meta

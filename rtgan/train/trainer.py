@@ -1,0 +1,330 @@
+"""The GAN training loop: one generator step, then one discriminator step, as SPADE trains.
+
+    cfg = TrainConfig(arch="asapnet", model={...}, data="landscapes", steps=20000, out="runs/asap")
+    train(cfg)            # resumes from runs/asap/checkpoint when it exists
+
+Runs on one device or under `torchrun` (DDP: NCCL on GPUs, gloo on CPU). Only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import ConfigError
+from ..models import build, make_config
+from ..models.init import init_weights
+from .checkpoint import load_checkpoint, save_checkpoint
+from .discriminator import DiscriminatorConfig, MultiscaleDiscriminator
+from .losses import VGGLoss, feature_matching, hinge_d, hinge_g, kld
+
+CHECKPOINT = "checkpoint"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    arch: str
+    model: dict[str, Any]
+    out: str
+    data: str = "landscapes"  # "landscapes", or a dataset layout name for `root`
+    root: str | None = None
+    split: str = "train"
+    size: tuple[int, int] = (256, 256)
+    count: int = 2000  # landscapes: number of distinct scenes
+    data_seed: int = 0
+    steps: int = 10000
+    batch_size: int = 4
+    lr: float = 0.0002
+    no_TTUR: bool = False  # TTUR (default): G at lr/2, D at lr*2, Adam betas (0, 0.9)
+    beta1: float = 0.5  # used only with no_TTUR, as in SPADE
+    beta2: float = 0.999
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    lambda_kld: float = 0.05
+    vgg_weights: str | None = None
+    discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
+    seed: int = 0
+    amp: bool = False  # fp16 autocast + loss scaling; CUDA only
+    device: str = "cpu"
+    workers: int = 0
+    save_every: int = 500
+    sample_every: int = 500
+    log_every: int = 10
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        d["size"] = tuple(d["size"])
+        d["discriminator"] = DiscriminatorConfig(**d["discriminator"])
+        return cls(**d)
+
+    # fields a resumed run may change; anything else must match the checkpoint
+    resumable = ("steps", "save_every", "sample_every", "log_every", "progress", "workers", "device", "out")
+
+
+class GeneratorStep(nn.Module):
+    """The generator's training forward as one module, so DDP sees every parameter through forward()."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, semantics, image):
+        g = self.generator
+        if getattr(g, "encoder", None) is not None:
+            mu, logvar = g.encode(image)
+            return g(semantics, g.reparameterize(mu, logvar)), mu, logvar
+        return g(semantics), None, None
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    return (seed * 1_000_003 + rank * 7919 + step) % (2**63)
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Index batches for steps start..steps-1: a fresh permutation per epoch from (seed, epoch), each
+    rank taking its slice, so the data order depends on the step alone and resumes exactly."""
+
+    def __init__(self, n: int, batch: int, start: int, steps: int, seed: int, rank: int = 0, world: int = 1):
+        self.n, self.batch, self.start, self.steps, self.seed, self.rank, self.world = (
+            n,
+            batch,
+            start,
+            steps,
+            seed,
+            rank,
+            world,
+        )
+        self.per_epoch = n // (batch * world)
+        if self.per_epoch == 0:
+            raise ConfigError(f"dataset of {n} samples is smaller than one global batch ({batch} x {world})")
+
+    def __len__(self) -> int:
+        return max(self.steps - self.start, 0)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        perm, epoch = None, -1
+        for step in range(self.start, self.steps):
+            e, k = divmod(step, self.per_epoch)
+            if e != epoch:
+                g = torch.Generator().manual_seed(self.seed * 10007 + e)
+                perm, epoch = torch.randperm(self.n, generator=g).tolist(), e
+            first = (k * self.world + self.rank) * self.batch
+            yield perm[first : first + self.batch]
+
+
+def make_dataset(cfg: TrainConfig):
+    h, w = cfg.size
+    if cfg.data == "landscapes":
+        from ..data.synthetic import LandscapeDataset
+
+        return LandscapeDataset(cfg.count, h, w, seed=cfg.data_seed)
+    from ..data.folders import make_dataset as make_layout
+
+    if cfg.root is None:
+        raise ConfigError(f"dataset {cfg.data!r} needs a root directory (--root)")
+    return make_layout(cfg.data, cfg.root, cfg.split)
+
+
+def _collate(items: list[dict]) -> dict:
+    out = {k: torch.stack([it[k] for it in items]) for k in ("labels", "image", "instance") if k in items[0]}
+    return out
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.rank, self.world = 0, 1
+        if dist.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(self.device)
+        if cfg.amp and self.device.type != "cuda":
+            raise ConfigError("amp (mixed precision) needs a CUDA device")
+        self.out = Path(cfg.out)
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        config = make_config(cfg.arch, **cfg.model)
+        h, w = cfg.size
+        config.check_size(h, w)
+        self.generator = init_weights(build(config)).to(self.device).train()
+        self.discriminator = MultiscaleDiscriminator(config.semantic_nc + 3, cfg.discriminator).to(self.device).train()
+        init_weights(self.discriminator)
+        if cfg.no_TTUR:
+            g_lr, d_lr, betas = cfg.lr, cfg.lr, (cfg.beta1, cfg.beta2)
+        else:
+            g_lr, d_lr, betas = cfg.lr / 2, cfg.lr * 2, (0.0, 0.9)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=g_lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=d_lr, betas=betas)
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=cfg.amp)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=cfg.amp)
+        self.vgg = VGGLoss(cfg.vgg_weights).to(self.device) if cfg.vgg_weights else None
+        self.g_step, self.d_model = GeneratorStep(self.generator), self.discriminator
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_step = nn.parallel.DistributedDataParallel(self.g_step, device_ids=ids)
+            self.d_model = nn.parallel.DistributedDataParallel(self.discriminator, device_ids=ids)
+        self.step = 0
+        self.dataset = make_dataset(cfg)
+        self.history: list[dict[str, float]] = []
+        self.elapsed = 0.0  # training seconds over all pieces of the run
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_G": self.opt_g, "opt_D": self.opt_d}
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        meta = {
+            "step": self.step,
+            "elapsed_s": round(self.elapsed, 1),
+            "train_config": self.cfg.to_dict(),
+            "world_size": self.world,
+            "scalers": {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()},
+            "last_losses": self.history[-1] if self.history else None,
+        }
+        save_checkpoint(self.out / CHECKPOINT, self.generator, self.discriminator, self._optimizers(), meta)
+
+    def resume(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not (path / "train_state.json").is_file():
+            return False
+        meta = load_checkpoint(path, self.generator, self.discriminator, self._optimizers())
+        saved = TrainConfig.from_dict(meta["train_config"]).to_dict()
+        now = self.cfg.to_dict()
+        changed = [k for k in now if k not in TrainConfig.resumable and saved.get(k) != now[k]]
+        if changed:
+            raise ConfigError(
+                f"{path} was trained with different settings ({', '.join(f'{k}: {saved.get(k)!r} -> {now[k]!r}' for k in changed)}); "
+                "use another --out or delete the checkpoint to start over"
+            )
+        if meta.get("scalers"):
+            self.scaler_g.load_state_dict(meta["scalers"]["G"])
+            self.scaler_d.load_state_dict(meta["scalers"]["D"])
+        self.step, self.elapsed = meta["step"], meta.get("elapsed_s", 0.0)
+        self.generator.train()
+        return True
+
+    # -- one iteration -----------------------------------------------------------------------
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg, dev = self.cfg, self.device
+        torch.manual_seed(_step_seed(cfg.seed, self.rank, self.step))
+        labels = batch["labels"].to(dev)
+        image = batch["image"].to(dev)
+        instance = batch["instance"].to(dev) if "instance" in batch else None
+        semantics = self.generator.prepare(labels, instance)
+        autocast = torch.autocast(dev.type, dtype=torch.float16, enabled=cfg.amp)
+
+        # D's weights need no gradient in the G step; toggling them would stall DDP's reducer
+        if self.world == 1:
+            self.discriminator.requires_grad_(False)
+        with autocast:
+            fake, mu, logvar = self.g_step(semantics, image)
+            preds = self.d_model(torch.cat([semantics, semantics]), torch.cat([fake, image]))
+            pred_fake = [[t[: len(fake)] for t in p] for p in preds]
+            pred_real = [[t[len(fake) :] for t in p] for p in preds]
+            losses = {"G_gan": hinge_g(pred_fake)}
+            if cfg.lambda_feat:
+                losses["G_feat"] = cfg.lambda_feat * feature_matching(pred_real, pred_fake)
+            if self.vgg is not None:
+                losses["G_vgg"] = cfg.lambda_vgg * self.vgg(fake.float(), image)
+            if mu is not None:
+                losses["G_kld"] = cfg.lambda_kld * kld(mu.float(), logvar.float())
+            loss_g = sum(losses.values())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss_g).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        self.discriminator.requires_grad_(True)
+
+        # D on the fake of this step, detached: SPADE regenerates it after the G update, which
+        # costs a third more generator work for no measurable gain
+        with autocast:
+            preds = self.d_model(torch.cat([semantics, semantics]), torch.cat([fake.detach(), image]))
+            pred_fake = [[t[: len(fake)] for t in p] for p in preds]
+            pred_real = [[t[len(fake) :] for t in p] for p in preds]
+            loss_d = hinge_d(pred_real, pred_fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss_d).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+
+        losses["D"] = loss_d
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        bad = [k for k, v in out.items() if v != v or abs(v) == float("inf")]
+        if bad:
+            raise FloatingPointError(f"step {self.step}: loss {bad[0]} is {out[bad[0]]}; lower --lr or check the data")
+        self.step += 1
+        return out
+
+    # -- the loop ------------------------------------------------------------------------------
+    def batches(self) -> torch.utils.data.DataLoader:
+        cfg = self.cfg
+        sampler = StepBatches(len(self.dataset), cfg.batch_size, self.step, cfg.steps, cfg.seed, self.rank, self.world)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=sampler, num_workers=cfg.workers, collate_fn=_collate
+        )
+
+    def fit(self) -> list[dict[str, float]]:
+        from .report import LossLog, Progress, write_samples
+
+        cfg = self.cfg
+        main = self.rank == 0
+        log = LossLog(self.out, enabled=main)
+        with Progress(cfg.steps, self.step, enabled=main and cfg.progress) as bar:
+            tick = time.perf_counter()
+            for batch in self.batches():
+                losses = self.train_step(batch)
+                now = time.perf_counter()
+                self.elapsed += now - tick
+                tick = now
+                self.history.append(losses)
+                bar.update(self.step, losses)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    log.write(self.step, losses, self.elapsed)
+                if main and (self.step % cfg.sample_every == 0 or self.step == cfg.steps):
+                    write_samples(self, self.out / "samples")
+                if self.step % cfg.save_every == 0 or self.step == cfg.steps:
+                    self.save()
+                    tick = time.perf_counter()  # saving is not training time
+        log.close()
+        return self.history
+
+
+def train(cfg: TrainConfig) -> Trainer:
+    """Train (or resume) per `cfg`; the checkpoint lives in `cfg.out/checkpoint`."""
+    trainer = Trainer(cfg)
+    resumed = trainer.resume()
+    if trainer.rank == 0:
+        trainer.out.mkdir(parents=True, exist_ok=True)
+        (trainer.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if resumed:
+            print(f"resuming {trainer.out} at step {trainer.step}/{cfg.steps}")
+        if cfg.vgg_weights is None and cfg.lambda_vgg:
+            print("VGG perceptual loss off: pass --vgg_weights PATH (torchvision vgg19 weights) to use it")
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        trainer.save()  # keep the work done since the last checkpoint
+        if trainer.rank == 0:
+            print(f"interrupted: saved {trainer.out / CHECKPOINT} at step {trainer.step}")
+    return trainer
