@@ -213,8 +213,9 @@ class Trainer:
         now = self.cfg.to_dict()
         changed = [k for k in now if k not in TrainConfig.resumable and saved.get(k) != now[k]]
         if changed:
+            diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
             raise ConfigError(
-                f"{path} was trained with different settings ({', '.join(f'{k}: {saved.get(k)!r} -> {now[k]!r}' for k in changed)}); "
+                f"{path} was trained with different settings ({diff}); "
                 "use another --out or delete the checkpoint to start over"
             )
         if meta.get("scalers"):
