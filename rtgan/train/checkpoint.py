@@ -77,13 +77,14 @@ def load_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> dict[str, Any]:
     """Restore the objects in place from `save_checkpoint`'s directory; returns its meta."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     directory = Path(directory)
     try:
         meta = json.loads((directory / META).read_text())
         tensors = load_file(str(directory / STATE))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:
         raise CheckpointError(f"{directory}: unreadable training checkpoint ({e})") from e
     saved = model_io.load(directory / "generator")
     generator.load_state_dict(saved.state_dict())
