@@ -23,13 +23,32 @@ _LABELS = dict(label_nc=len(LABEL_IDS), label_ids=list(LABEL_IDS))
 MODELS = {
     "spade-vae": (
         "spade",
-        dict(_LABELS, no_instance=True, ngf=2, spade_hidden=4, crop_size=256, use_vae=True, z_dim=8,
-             num_upsampling_layers="normal", norm_G="spectralspadeinstance3x3"),
+        dict(
+            _LABELS,
+            no_instance=True,
+            ngf=2,
+            spade_hidden=4,
+            crop_size=256,
+            use_vae=True,
+            z_dim=8,
+            num_upsampling_layers="normal",
+            norm_G="spectralspadeinstance3x3",
+        ),
     ),
     "asapnet": (
         "asapnet",
-        dict(_LABELS, no_instance_edge=True, lr_instance=False, crop_size=64, learned_ds_factor=4,
-             lr_width=4, lr_max_width=8, lr_depth=2, hr_width=8, hr_depth=3),
+        dict(
+            _LABELS,
+            no_instance_edge=True,
+            lr_instance=False,
+            crop_size=64,
+            learned_ds_factor=4,
+            lr_width=4,
+            lr_max_width=8,
+            lr_depth=2,
+            hr_width=8,
+            hr_depth=3,
+        ),
     ),
     "pix2pixhd": ("pix2pixhd", dict(_LABELS, no_instance=True, ngf=4, n_downsample_global=2, n_blocks_global=1)),
 }
@@ -39,9 +58,18 @@ def config(name: str, out: Path, **kw) -> TrainConfig:
     arch, model = MODELS[name]
     size = {"spade": (256, 256), "asapnet": (64, 64), "pix2pixhd": (32, 32)}[arch]
     base = dict(
-        arch=arch, model=model, out=str(out), size=size, count=6, batch_size=2, steps=2,
-        discriminator=DiscriminatorConfig(ndf=4, n_layers_D=2, num_D=2), save_every=1000, sample_every=1000,
-        log_every=1, progress=False,
+        arch=arch,
+        model=model,
+        out=str(out),
+        size=size,
+        count=6,
+        batch_size=2,
+        steps=2,
+        discriminator=DiscriminatorConfig(ndf=4, n_layers_D=2, num_D=2),
+        save_every=1000,
+        sample_every=1000,
+        log_every=1,
+        progress=False,
     )
     return TrainConfig(**{**base, **kw})
 

@@ -1,0 +1,186 @@
+"""Turn a training run into a shipped model: weights (fp16 when harmless), sample grid, model card.
+
+    python -m rtgan.train.bundle --run runs/landscape-asapnet --out rtgan/weights/landscape-asapnet \
+        --quality benchmarks/results/quality/quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.landscapes import PALETTE, render
+from ..export import psnr, reference_image
+from ..models import load, save
+from ..scenes import colorize
+from ..utils.atomic import atomic_write_bytes
+
+SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
+FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
+
+
+def _paint(model, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    feeds = {"labels": labels.astype(np.int32)}
+    if getattr(model.config, "use_vae", False):
+        g = np.random.default_rng(seed)
+        feeds["z"] = g.standard_normal((len(labels), model.config.z_dim)).astype(np.float32)
+    return reference_image(model, feeds)
+
+
+def sample_grid(model, size: int = 256) -> np.ndarray:
+    """Rows: label map | procedural render (the 'real' image) | generated (| a second style for VAE models)."""
+    rows = []
+    for s in SAMPLE_SEEDS:
+        labels, real = render(s, size, size)
+        cols = [colorize(labels, PALETTE), real, _paint(model, labels[None], s)[0]]
+        if getattr(model.config, "use_vae", False):
+            cols.append(_paint(model, labels[None], s + 1)[0])
+        rows.append(np.concatenate(cols, 1))
+    return np.concatenate(rows, 0)
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def final_losses(run: Path, last: int = 50) -> dict[str, float]:
+    lines = [json.loads(s) for s in (run / "losses.jsonl").read_text().splitlines() if s.strip()]
+    tail = lines[-last:]
+    keys = [k for k in tail[-1] if k not in ("step", "elapsed_s")]
+    return {k: float(np.mean([r[k] for r in tail if k in r])) for k in keys}
+
+
+def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: float, quality: dict | None) -> str:
+    cfg, t = model.config, meta["train_config"]
+    params = sum(p.numel() for p in model.parameters())
+    losses = final_losses(run)
+    d = t["discriminator"]
+    cmd = (
+        f"python -m rtgan.train --preset {name} --out runs/{name} --steps {meta['step']} "
+        f"--batch_size {t['batch_size']} --count {t['count']} --size {t['size'][0]}x{t['size'][1]} "
+        f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
+    )
+    lines = [
+        f"# {name}",
+        "",
+        f"{cfg.arch} generator trained by rtgan on its procedural landscapes (15 COCO-Stuff classes, "
+        f"GauGAN colours), {t['size'][0]}x{t['size'][1]}. Load with `rtgan.models.load(rtgan.weights.path({name!r}))`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | `{cfg.arch}` (preset `{name}`) |",
+        f"| parameters | {params / 1e6:.2f} M |",
+        f"| stored as | {precision} safetensors ({fp16_psnr:.1f} dB PSNR of fp16-stored vs fp32 weights) |",
+        f"| classes | {', '.join(f'{i}' for i in cfg.label_ids)} (COCO-Stuff ids) |",
+        f"| steps | {meta['step']} at batch {t['batch_size']} ({meta['step'] * t['batch_size']} images) |",
+        f"| wall time | {meta.get('elapsed_s', 0) / 3600:.2f} h of training on a 2-core CPU machine, "
+        "shared with the other bundled runs |",
+        f"| final losses (mean of the last 50 logged steps) | {', '.join(f'{k} {v:.3f}' for k, v in losses.items())} |",
+        "",
+        "## Config",
+        "",
+        "```json",
+        json.dumps(cfg.to_dict(), indent=1),
+        "```",
+        "",
+        "## Data",
+        "",
+        f"`rtgan.data.landscapes`, {t['count']} scenes (seeds {t['data_seed']}..{t['data_seed'] + t['count'] - 1}), "
+        "rendered on first use and cached. Losses: hinge GAN, discriminator feature matching (x10)"
+        + (", KLD (x0.05)" if getattr(cfg, "use_vae", False) else "")
+        + f"; no VGG loss (no VGG19 weights can be downloaded here). TTUR: G lr {t['lr'] / 2}, D lr {t['lr'] * 2}, "
+        f"Adam betas (0, 0.9). Discriminator: {d['num_D']} scales, ndf {d['ndf']}, {d['n_layers_D']} layers.",
+        "",
+        "## Reproduce",
+        "",
+        "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces:",
+        "",
+        "```bash",
+        cmd,
+        f"python -m rtgan.train.bundle --run runs/{name} --out rtgan/weights/{name} "
+        "--quality benchmarks/results/quality/quality.json",
+        "```",
+        "",
+    ]
+    if quality:
+        q = quality.get(name)
+        real = quality.get("real renders")
+        lines += [
+            "## Quality (no download needed)",
+            "",
+            "A small segmenter trained on real renders segments generated images of 60 held-out scenes "
+            "(the SPADE papers' protocol on our data); `python -m rtgan.train.quality`. The first row is the "
+            "segmenter on the real renders, the ceiling.",
+            "",
+            "| images | mIoU | pixel accuracy | mean per-class colour distance |",
+            "|---|---|---|---|",
+        ]
+        for label, r in (("real renders", real), (name, q)):
+            if r:
+                lines.append(
+                    f"| {label} | {r['miou']:.3f} | {r['pixel_accuracy']:.3f} | {r['mean_colour_distance']:.1f} |"
+                )
+        if q:
+            lines += ["", "| class | IoU | colour distance |", "|---|---|---|"]
+            for c, v in q["iou"].items():
+                dist = q["colour_distance"][c]
+                lines.append(f"| {c} | {'-' if v is None else f'{v:.3f}'} | {'-' if dist is None else f'{dist:.1f}'} |")
+        lines.append("")
+    lines += [
+        "## Samples",
+        "",
+        "Held-out scenes: label map | procedural render | generated"
+        + (" | generated with another random style" if getattr(cfg, "use_vae", False) else "")
+        + ".",
+        "",
+        "![samples](samples.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
+    ckpt = run / "checkpoint"
+    meta = json.loads((ckpt / "train_state.json").read_text())
+    model = load(ckpt / "generator")
+    name = out.name
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        labels = np.stack([render(s, 256, 256)[0] for s in SAMPLE_SEEDS[:3]])
+        ref = _paint(model, labels)
+        half = load(ckpt / "generator")
+        half.load_state_dict(
+            {k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+        )
+        fp16_psnr = psnr(_paint(half, labels), ref)
+    precision = "fp16" if fp16_psnr >= FP16_MIN_PSNR else "fp32"
+    extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes"}}
+    save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)
+    torch.manual_seed(0)
+    atomic_write_bytes(out / "samples.png", _png(sample_grid(load(out))))
+    card = _card(name, model, meta, run, precision, fp16_psnr, quality)
+    atomic_write_bytes(out / "MODEL_CARD.md", card.encode())
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m rtgan.train.bundle", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", required=True, help="training run directory (with checkpoint/ and losses.jsonl)")
+    p.add_argument("--out", required=True, help="model directory to write, e.g. rtgan/weights/landscape-asapnet")
+    p.add_argument("--quality", help="quality.json from `python -m rtgan.train.quality`")
+    a = p.parse_args(argv)
+    quality = json.loads(Path(a.quality).read_text()) if a.quality and Path(a.quality).is_file() else None
+    print(bundle(Path(a.run), Path(a.out), quality))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The no-download quality check and the bundling of a run into a shipped model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from test_train import config
+
+from rtgan.data.landscapes import LABEL_IDS
+from rtgan.train import train
+from rtgan.train.bundle import bundle
+from rtgan.train.quality import Segmenter, colour_distance, confusion, miou
+
+
+def test_miou_against_a_hand_count():
+    target = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    m, iou = miou(confusion(pred, target, 4))
+    # class 0: tp 1, union 3; class 1: tp 2, union 3; class 2: tp 1, union 2; class 3 absent
+    assert np.allclose(iou[:3], [1 / 3, 2 / 3, 1 / 2]) and np.isnan(iou[3])
+    assert np.isclose(m, (1 / 3 + 2 / 3 + 1 / 2) / 3)
+
+
+def test_colour_distance_is_zero_for_identical_and_grows_with_shift():
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 200, (32, 32, 3)).astype(np.uint8)
+    labels = np.zeros((32, 32), int)
+    assert np.nanmax(colour_distance(real, real, labels)) == 0
+    assert np.isclose(colour_distance(real + 10, real, labels)[0], 10)
+    assert np.isnan(colour_distance(real, real, labels)[1])
+
+
+def test_segmenter_shapes():
+    logits = Segmenter()(torch.zeros(2, 3, 40, 56))
+    assert logits.shape == (2, len(LABEL_IDS), 40, 56)
+
+
+def test_bundle_writes_loadable_fp16_model_and_card(tmp_path):
+    from rtgan.models import load
+
+    run = tmp_path / "run"
+    train(config("pix2pixhd", run, steps=2, save_every=2))
+    quality = {"real renders": None}
+    out = bundle(run, tmp_path / "landscape-pix2pixhd", quality)
+    model = load(out)
+    assert model.config.label_ids == LABEL_IDS
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["trained"]["steps"] == 2
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| steps | 2 at batch 2" in card and "samples.png" in card
+    assert (out / "samples.png").stat().st_size > 1000
