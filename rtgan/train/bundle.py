@@ -15,21 +15,14 @@ import numpy as np
 import torch
 
 from ..data.landscapes import PALETTE, render
-from ..export import psnr, reference_image
+from ..export import psnr
 from ..models import load, save
 from ..scenes import colorize
 from ..utils.atomic import atomic_write_bytes
+from .quality import paint
 
 SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
 FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
-
-
-def _paint(model, labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    feeds = {"labels": labels.astype(np.int32)}
-    if getattr(model.config, "use_vae", False):
-        g = np.random.default_rng(seed)
-        feeds["z"] = g.standard_normal((len(labels), model.config.z_dim)).astype(np.float32)
-    return reference_image(model, feeds)
 
 
 def sample_grid(model, size: int = 256) -> np.ndarray:
@@ -37,9 +30,9 @@ def sample_grid(model, size: int = 256) -> np.ndarray:
     rows = []
     for s in SAMPLE_SEEDS:
         labels, real = render(s, size, size)
-        cols = [colorize(labels, PALETTE), real, _paint(model, labels[None], s)[0]]
+        cols = [colorize(labels, PALETTE), real, paint(model, labels[None], s)[0]]
         if getattr(model.config, "use_vae", False):
-            cols.append(_paint(model, labels[None], s + 1)[0])
+            cols.append(paint(model, labels[None], s + 1)[0])
         rows.append(np.concatenate(cols, 1))
     return np.concatenate(rows, 0)
 
@@ -156,12 +149,12 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         labels = np.stack([render(s, 256, 256)[0] for s in SAMPLE_SEEDS[:3]])
-        ref = _paint(model, labels)
+        ref = paint(model, labels)
         half = load(ckpt / "generator")
         half.load_state_dict(
             {k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
         )
-        fp16_psnr = psnr(_paint(half, labels), ref)
+        fp16_psnr = psnr(paint(half, labels), ref)
     precision = "fp16" if fp16_psnr >= FP16_MIN_PSNR else "fp32"
     extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes"}}
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)

@@ -124,13 +124,24 @@ def segment(net: Segmenter, images: np.ndarray, size: int = 128) -> np.ndarray:
     return F.interpolate(logits, size=(h, w), mode="bilinear").argmax(1).numpy()
 
 
-def evaluate(paint, net: Segmenter, seeds, size: int = 256) -> dict:
-    """`paint(labels (B, H, W) COCO ids) -> uint8 images`; mIoU and colour distance over `seeds`."""
+def paint(model, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The model's uint8 images for COCO-id label maps (B, H, W); VAE models get a seeded random style."""
+    from ..export import reference_image
+
+    feeds = {"labels": labels.astype(np.int32)}
+    if getattr(model.config, "use_vae", False):
+        g = np.random.default_rng(seed)
+        feeds["z"] = g.standard_normal((len(labels), model.config.z_dim)).astype(np.float32)
+    return reference_image(model, feeds)
+
+
+def evaluate(painter, net: Segmenter, seeds, size: int = 256) -> dict:
+    """`painter(labels (B, H, W) COCO ids) -> uint8 images`; mIoU and colour distance over `seeds`."""
     n = len(LABEL_IDS)
     conf, dist = np.zeros((n, n), np.int64), []
     for s in seeds:
         labels, real = render(int(s), size, size)
-        fake = paint(labels[None])[0]
+        fake = painter(labels[None])[0]
         target = to_channels(labels)
         conf += confusion(segment(net, fake[None])[0], target, n)
         dist.append(colour_distance(fake, real, target))
@@ -156,7 +167,6 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     from safetensors.torch import load_file, save_file
 
-    from ..export import reference_image
     from ..models import load
 
     out = Path(a.out)
@@ -175,9 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {"real renders": evaluate(lambda labels: render(next(order), 256, 256)[1][None], net, seeds)}
     for path in a.models:
         model = load(path)
-        results[Path(path).name] = evaluate(
-            lambda labels: reference_image(model, {"labels": labels.astype(np.int32)}), net, seeds
-        )
+        results[Path(path).name] = evaluate(lambda labels, m=model: paint(m, labels), net, seeds)
     (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
     for name, r in results.items():
         print(
