@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ..models import load, save
 from ..scenes import colorize
 from ..utils.atomic import atomic_write_bytes
 from .quality import paint
+from .report import png_bytes
 
 SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
 FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
@@ -35,14 +35,6 @@ def sample_grid(model, size: int = 256) -> np.ndarray:
             cols.append(paint(model, labels[None], s + 1)[0])
         rows.append(np.concatenate(cols, 1))
     return np.concatenate(rows, 0)
-
-
-def _png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
 
 
 def final_losses(run: Path, last: int = 50) -> dict[str, float]:
@@ -159,7 +151,7 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes"}}
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)
     torch.manual_seed(0)
-    atomic_write_bytes(out / "samples.png", _png(sample_grid(load(out))))
+    atomic_write_bytes(out / "samples.png", png_bytes(sample_grid(load(out))))
     card = _card(name, model, meta, run, precision, fp16_psnr, quality)
     atomic_write_bytes(out / "MODEL_CARD.md", card.encode())
     return out

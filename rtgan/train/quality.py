@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.landscapes import LABEL_IDS, NAMES, render
+from ..models.labels import label_lut
 
 
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -48,10 +49,12 @@ class Segmenter(nn.Module):
         return F.interpolate(self.head(torch.cat([detail, ctx], 1)), size=image.shape[2:], mode="bilinear")
 
 
+_CHANNELS = label_lut(LABEL_IDS).numpy()
+
+
 def to_channels(labels: np.ndarray) -> np.ndarray:
-    lut = np.zeros(256, np.int64)
-    lut[list(LABEL_IDS)] = np.arange(len(LABEL_IDS))
-    return lut[labels]
+    """Landscape COCO-Stuff ids -> class-channel indices."""
+    return _CHANNELS[labels]
 
 
 def _batch(seeds, size: int) -> tuple[torch.Tensor, torch.Tensor]:

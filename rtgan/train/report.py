@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +31,13 @@ class Progress:
             )
             self._bar.__enter__()
             self._task = self._bar.add_task("train", total=self.total, completed=self.start, rate="", losses="")
-            import time
-
-            self._t0, self._clock = self.start, time.perf_counter
-            self._time0 = self._clock()
+            self._time0 = time.perf_counter()
         return self
 
     def update(self, step: int, losses: dict[str, float]) -> None:
         if not self.enabled:
             return
-        rate = (step - self._t0) / max(self._clock() - self._time0, 1e-9)
+        rate = (step - self.start) / max(time.perf_counter() - self._time0, 1e-9)
         text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
         self._bar.update(self._task, completed=step, rate=f"{rate:.2f} it/s", losses=text)
 
@@ -111,18 +110,20 @@ def sample_grid(generator, dataset, count: int = 4, seed: int = 0) -> np.ndarray
     return np.concatenate([np.concatenate(list(col), 0) for col in columns], 1)
 
 
-def write_samples(trainer, directory: Path) -> Path:
-    import io
-
+def png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def write_samples(trainer, directory: Path) -> Path:
     from ..utils.atomic import atomic_write_bytes
 
-    grid = sample_grid(trainer.generator, trainer.dataset, seed=trainer.cfg.seed)
-    buf = io.BytesIO()
-    Image.fromarray(grid).save(buf, format="PNG")
+    png = png_bytes(sample_grid(trainer.generator, trainer.dataset, seed=trainer.cfg.seed))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step_{trainer.step:07d}.png"
-    atomic_write_bytes(path, buf.getvalue())
-    atomic_write_bytes(directory / "latest.png", buf.getvalue())
+    atomic_write_bytes(path, png)
+    atomic_write_bytes(directory / "latest.png", png)
     return path

@@ -226,6 +226,12 @@ class Trainer:
         return True
 
     # -- one iteration -----------------------------------------------------------------------
+    def _discriminate(self, semantics, fake, real):
+        """D on fake and real in one batch (one spectral-norm update, as SPADE); -> (fake preds, real preds)."""
+        preds = self.d_model(torch.cat([semantics, semantics]), torch.cat([fake, real]))
+        n = len(fake)
+        return [[t[:n] for t in p] for p in preds], [[t[n:] for t in p] for p in preds]
+
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg, dev = self.cfg, self.device
         torch.manual_seed(_step_seed(cfg.seed, self.rank, self.step))
@@ -240,9 +246,7 @@ class Trainer:
             self.discriminator.requires_grad_(False)
         with autocast:
             fake, mu, logvar = self.g_step(semantics, image)
-            preds = self.d_model(torch.cat([semantics, semantics]), torch.cat([fake, image]))
-            pred_fake = [[t[: len(fake)] for t in p] for p in preds]
-            pred_real = [[t[len(fake) :] for t in p] for p in preds]
+            pred_fake, pred_real = self._discriminate(semantics, fake, image)
             losses = {"G_gan": hinge_g(pred_fake)}
             if cfg.lambda_feat:
                 losses["G_feat"] = cfg.lambda_feat * feature_matching(pred_real, pred_fake)
@@ -260,9 +264,7 @@ class Trainer:
         # D on the fake of this step, detached: SPADE regenerates it after the G update, which
         # costs a third more generator work for no measurable gain
         with autocast:
-            preds = self.d_model(torch.cat([semantics, semantics]), torch.cat([fake.detach(), image]))
-            pred_fake = [[t[: len(fake)] for t in p] for p in preds]
-            pred_real = [[t[len(fake) :] for t in p] for p in preds]
+            pred_fake, pred_real = self._discriminate(semantics, fake.detach(), image)
             loss_d = hinge_d(pred_real, pred_fake)
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss_d).backward()
