@@ -104,7 +104,7 @@ def _layout(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, dict]
     cover = rng.uniform(0.35, 0.75)
     clouds = stretch(fbm(rng, h, w, rng.uniform(2, 4), 5, aspect=rng.uniform(1.5, 3))) * (1.15 - 0.7 * y / horizon)
     labels[(labels == ID["sky"]) & (clouds > cover) & (y < horizon)] = ID["clouds"]
-    geo["clouds"] = clouds
+    geo["clouds"], geo["cloud_cover"] = clouds, cover
 
     # a green hill band in front of the mountains on some scenes
     if rng.random() < 0.4:
@@ -291,9 +291,14 @@ def render(seed: int, height: int = 256, width: int = 256) -> tuple[np.ndarray, 
 
 def layout(seed: int, height: int = 256, width: int = 256) -> np.ndarray:
     """The label map of `render(seed, ...)` alone (no texture work)."""
+    return layout_geometry(seed, height, width)[0]
+
+
+def layout_geometry(seed: int, height: int = 256, width: int = 256) -> tuple[np.ndarray, dict]:
+    """`layout` plus the fields it was cut from ("horizon", "clouds": the cloud density field), for animation."""
     rng = np.random.default_rng([seed, height, width])
     _light(rng)
-    return _layout(rng, height, width)[0]
+    return _layout(rng, height, width)
 
 
 def write_folder(out, count: int, height: int = 256, width: int = 256, seed: int = 0, progress: bool = True) -> None:

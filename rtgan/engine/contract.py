@@ -17,6 +17,9 @@ float32 (B, z_dim).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 INPUT_DTYPES = {"labels": "int32", "instance": "int32", "z": "float32"}
 OUTPUT = "image"
 MANIFEST = "manifest.json"
@@ -24,3 +27,6 @@ ONNX_FILE = "model.onnx"
 STYLE_FILE = "encoder.onnx"
 MANIFEST_FORMAT = "rtgan-engine"
 MANIFEST_VERSION = 1
+
+# where exported artifacts are cached (RTGAN_CACHE overrides); shared by rtgan.export and the demo
+CACHE_ROOT = Path(os.environ.get("RTGAN_CACHE", Path.home() / ".cache" / "rtgan"))

@@ -33,6 +33,7 @@ from torch import nn
 
 from .. import __version__
 from ..engine.contract import (
+    CACHE_ROOT,
     INPUT_DTYPES,
     MANIFEST,
     MANIFEST_FORMAT,
@@ -49,7 +50,7 @@ from .rewrite import DEFAULT, Rewrites, to_uint8
 
 __all__ = ["FORMATS", "Rewrites", "export", "model_digest", "model_feeds", "psnr", "reference_image", "sample_feeds"]
 
-CACHE = Path(os.environ.get("RTGAN_CACHE", Path.home() / ".cache" / "rtgan")) / "artifacts"
+CACHE = CACHE_ROOT / "artifacts"
 
 
 def model_digest(model: nn.Module) -> str:

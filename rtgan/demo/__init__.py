@@ -1,0 +1,14 @@
+"""The live demo: webcam / video / scene -> segmentation -> painting, a paint canvas, headless output.
+
+    python -m rtgan.demo                       # webcam 0, or the animated scene when there is none
+    python -m rtgan.demo --source video.mp4    # or an image, a folder, labels:PNG_OR_DIR, scene
+    python -m rtgan.demo --paint               # GauGAN-style painting with the mouse
+    python -m rtgan.demo --headless --frames 300 --out out/demo
+
+Runs engines, not PyTorch modules: a bundled model is exported once (cached) and opened with the
+fastest runtime installed.
+"""
+
+from .app import Demo, DemoConfig
+
+__all__ = ["Demo", "DemoConfig"]

@@ -1,0 +1,89 @@
+"""`python -m rtgan.demo`: see `rtgan.demo` for the sources, keys and outputs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import weights
+from ..errors import RtganError
+from . import __doc__ as DOC
+from .app import Demo, DemoConfig
+from .view import HELP
+
+
+def parse(argv: list[str] | None = None) -> DemoConfig:
+    d = DemoConfig()
+    ap = argparse.ArgumentParser(
+        prog="python -m rtgan.demo",
+        description=DOC,
+        epilog="keys:\n  " + "\n  ".join(HELP),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--source", default=d.source, help="camera index, video, image file/folder, labels:PATH, scene")
+    ap.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME_OR_DIR",
+        help=f"bundled model ({', '.join(weights.BUNDLED)}), model dir or engine dir; repeat to "
+        f"cycle with m (default: {weights.DEFAULT}, then the other bundled ones)",
+    )
+    ap.add_argument("--backend", default=d.backend, help="auto, openvino, onnxruntime, tensorrt, ...")
+    ap.add_argument("--segmenter", default=d.segmenter, choices=["palette", "onnx"])
+    ap.add_argument("--seg-model", dest="seg_model", help="ONNX segmentation network (--segmenter onnx)")
+    ap.add_argument("--seg-mapping", dest="seg_mapping", help="JSON mapping its classes to ours (--segmenter onnx)")
+    ap.add_argument("--paper", default=d.paper, help="class that blank paper becomes (palette segmenter); '' for none")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", default=None, help="no window: write MP4, PNGs, latency")
+    mode.add_argument("--window", dest="headless", action="store_false", help="insist on a window")
+    ap.add_argument("--frames", type=int, help="stop after N shown frames (headless default 150)")
+    ap.add_argument("--out", default=d.out)
+    ap.add_argument("--fps", type=float, default=d.fps, help="pace of scenes, stills and the canvas")
+    ap.add_argument("--scale", type=int, default=d.scale, help="window zoom")
+    ap.add_argument("--threads", type=int, help="engine threads (default: the runtime's)")
+    ap.add_argument("--paint", action="store_true", help="start in paint mode")
+    ap.add_argument("--canvas", help="label PNG to start painting from")
+    ap.add_argument("--loop", action="store_true", help="loop video files")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    a = ap.parse_args(argv)
+    if a.frames is not None and a.frames < 1:
+        ap.error("--frames must be at least 1")
+    models = tuple(a.models) if a.models else (weights.DEFAULT, *[m for m in weights.BUNDLED if m != weights.DEFAULT])
+    if not a.models:  # only the bundled models that this install has
+        models = tuple(m for m in models if (weights.path(m) / "config.json").is_file()) or (weights.DEFAULT,)
+    return DemoConfig(
+        source=a.source,
+        models=models,
+        backend=a.backend,
+        segmenter=a.segmenter,
+        seg_model=a.seg_model,
+        seg_mapping=a.seg_mapping,
+        paper=a.paper or None,
+        headless=a.headless,
+        frames=a.frames,
+        out=a.out,
+        fps=a.fps,
+        scale=a.scale,
+        threads=a.threads,
+        paint=a.paint,
+        canvas=a.canvas,
+        loop=a.loop,
+        seed=a.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse(argv)
+    try:
+        return Demo(config).run()
+    except RtganError as e:
+        print(f"rtgan.demo: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before the pipeline (and its handler) started: exporting, opening
+        print("rtgan.demo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

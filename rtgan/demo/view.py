@@ -1,0 +1,142 @@
+"""What is shown: input | labels | painting side by side with an fps / latency overlay; the OpenCV
+window with its keys, mouse and trackbars; and the MP4 recorder. Frames here are BGR (OpenCV's order).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .imaging import cv2
+
+LINE = 14  # text line height in panel pixels
+HELP = [
+    "q/Esc quit   space pause   s snapshot   r record MP4",
+    "m next model   n new style (VAE)   p paint mode   h help",
+    "paint: drag draw  right-click pick  f fill  u undo  c clear",
+    "       [ ] brush size  1-9,0 / -,= class  w save  o load",
+]
+
+
+def _text(img: np.ndarray, lines: list[str], x: int, y: int, scale: float = 0.35) -> None:
+    cv = cv2()
+    for i, line in enumerate(lines):
+        pos = (x, y + i * LINE)
+        cv.putText(img, line, pos, cv.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2, cv.LINE_AA)
+        cv.putText(img, line, pos, cv.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv.LINE_AA)
+
+
+def compose(
+    input_rgb: np.ndarray | None,
+    labels_rgb: np.ndarray,
+    painting: np.ndarray,
+    overlay: list[str] = (),
+    legend: np.ndarray | None = None,
+    help: bool = False,
+) -> np.ndarray:
+    """uint8 RGB panels of one size -> one BGR frame: [input |] labels | painting (+ legend strip)."""
+    panels = ([input_rgb] if input_rgb is not None else []) + [labels_rgb, painting]
+    frame = np.concatenate(panels, axis=1)
+    if legend is not None:
+        frame = np.concatenate([frame, legend], axis=0)
+    frame = np.ascontiguousarray(frame[..., ::-1])
+    if overlay:
+        _text(frame, list(overlay), 5, 12)
+    if help:
+        bottom = frame.shape[0] - (legend.shape[0] if legend is not None else 0)
+        _text(frame, HELP, 5, bottom - LINE * len(HELP) + 8)
+    return frame
+
+
+def overlay_lines(stats, model: str, backend: str, paused: bool, recording: bool, paint: bool) -> list[str]:
+    s = stats.summary()
+    stages = "  ".join(
+        f"{n} {s[f'{n}_ms']['median']:.0f}" for n in ("capture", "segment", "paint", "display") if f"{n}_ms" in s
+    )
+    flags = "".join([" PAUSED" if paused else "", " REC" if recording else "", " PAINT" if paint else ""])
+    latency = s.get("end_to_end_ms", {}).get("median", 0)
+    return [f"{stats.fps():.1f} fps  latency {latency:.0f} ms{flags}", f"{model} ({backend})  ms: {stages}"]
+
+
+def display_available() -> bool:
+    """Whether a window can open: a display server is set and this OpenCV build has a GUI."""
+    if os.name != "nt" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    info = cv2().getBuildInformation()
+    gui = info.split("GUI:", 1)[1].split("\n", 1)[0].strip() if "GUI:" in info else ""
+    return gui not in ("", "NONE")
+
+
+class Window:
+    """An OpenCV window scaled up from the panel size; mouse positions come back in panel pixels."""
+
+    def __init__(self, name: str, scale: int = 2, on_mouse=None):
+        cv = cv2()
+        self.name, self.scale = name, scale
+        cv.namedWindow(name, cv.WINDOW_AUTOSIZE)
+        if on_mouse is not None:
+            cv.setMouseCallback(name, lambda event, x, y, flags, _: on_mouse(event, x // scale, y // scale, flags))
+        self._trackbars: set[str] = set()
+
+    def show(self, frame: np.ndarray) -> None:
+        cv = cv2()
+        if self.scale != 1:
+            frame = cv.resize(frame, None, fx=self.scale, fy=self.scale, interpolation=cv.INTER_NEAREST)
+        cv.imshow(self.name, frame)
+
+    def key(self, wait_ms: int = 1) -> int:
+        """The key pressed (its code & 0xFF), or -1."""
+        k = cv2().waitKey(wait_ms)
+        return -1 if k < 0 else k & 0xFF
+
+    def is_open(self) -> bool:
+        try:
+            return cv2().getWindowProperty(self.name, cv2().WND_PROP_VISIBLE) >= 1
+        except cv2().error:
+            return False
+
+    def trackbar(self, label: str, maximum: int, value: int, on_change) -> None:
+        if label not in self._trackbars:
+            cv2().createTrackbar(label, self.name, value, maximum, on_change)
+            self._trackbars.add(label)
+
+    def set_trackbar(self, label: str, value: int) -> None:
+        if label in self._trackbars:
+            cv2().setTrackbarPos(label, self.name, value)
+
+    def close(self) -> None:
+        try:
+            cv2().destroyWindow(self.name)
+            cv2().waitKey(1)
+        except cv2().error:
+            pass
+
+
+class Recorder:
+    """MP4 writer that appears under its final name only when closed (no half-written files)."""
+
+    def __init__(self, path: str | Path, fps: float):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self.fps, self.writer, self.frames = fps, None, 0
+
+    def write(self, frame: np.ndarray) -> None:
+        cv = cv2()
+        if self.writer is None:
+            h, w = frame.shape[:2]
+            self.writer = cv.VideoWriter(str(self.tmp), cv.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise OSError(f"{self.path}: OpenCV cannot write MP4 here")
+        self.writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        if self.writer is None:
+            return None
+        self.writer.release()
+        self.writer = None
+        os.replace(self.tmp, self.path)
+        return self.path

@@ -1,0 +1,236 @@
+"""The demo end to end, headless: built-in scene, a generated video, faults, Ctrl-C, model caching."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtgan.data import landscapes as L
+from rtgan.demo import Demo, DemoConfig, engines
+from rtgan.demo.__main__ import main
+from rtgan.demo.scene import AnimatedScene
+from rtgan.demo.sources import Camera, Scene, SourceError, open_source
+
+ROOT = Path(__file__).parents[2]
+
+
+def _video_frames(path: Path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return frames
+        frames.append(f)
+
+
+def _config(engine, out, **kw):
+    return DemoConfig(models=(str(engine),), headless=True, out=str(out), **kw)
+
+
+def test_headless_builtin_scene_writes_video_snapshots_and_latency(landscape_engine, tmp_path):
+    demo = Demo(_config(landscape_engine, tmp_path, source="scene", frames=12), log=lambda *_: None)
+    assert demo.run() == 0
+    frames = _video_frames(tmp_path / "demo.mp4")
+    assert len(frames) == 12 and frames[0].shape == (128, 256, 3)  # labels | painting
+    assert not list(tmp_path.glob(".*part*"))
+    assert len(list(tmp_path.glob("snapshot-*.png"))) == 3  # first, middle, last
+    summary = json.loads((tmp_path / "latency.json").read_text())
+    assert summary["frames_shown"] == 12 and summary["backend"] in ("openvino", "onnxruntime")
+    for stage in ("capture", "segment", "paint", "display", "end_to_end"):
+        assert summary[f"{stage}_ms"]["median"] > 0
+    # the labels panel shows the scene in its palette colours
+    labels_panel = cv2.imread(str(tmp_path / "snapshot-001.png"))[20:, :128, ::-1]
+    colours = {tuple(c) for c in labels_panel.reshape(-1, 3)}
+    assert len(colours & set(L.PALETTE.values())) >= 5
+
+
+def _write_marker_video(path: Path, frames: int = 24, size=(120, 160)) -> None:
+    """A 'camera' filming a marker drawing of the moving scene, at another size than the engine's."""
+    scene = AnimatedScene(*size)
+    lut = np.zeros((256, 3), np.uint8)
+    for i, c in L.PALETTE.items():
+        lut[i] = c
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, size[::-1])
+    rng = np.random.default_rng(0)
+    for t in range(frames):
+        img = cv2.GaussianBlur(lut[scene.frame(t / 5)].astype(np.float32), (0, 0), 1.2)
+        img = np.clip(img + rng.normal(0, 5, img.shape), 0, 255).astype(np.uint8)
+        writer.write(img[..., ::-1])
+    writer.release()
+
+
+def test_headless_generated_video_ends_cleanly(landscape_engine, tmp_path):
+    _write_marker_video(tmp_path / "in.mp4")
+    messages = []
+    demo = Demo(_config(landscape_engine, tmp_path / "out", source=str(tmp_path / "in.mp4")), log=messages.append)
+    assert demo.run() == 0
+    assert "source ended (end of stream)" in messages
+    frames = _video_frames(tmp_path / "out" / "demo.mp4")
+    assert 1 <= len(frames) <= 24 and frames[0].shape == (128, 384, 3)  # input | labels | painting
+    # the segmented labels in the last frame match the drawing's: read the labels panel back to ids
+    last = cv2.imread(str(sorted((tmp_path / "out").glob("snapshot-*.png"))[-1]))[30:, 128:256, ::-1]
+    known = np.zeros(1 << 24, bool)
+    for c in L.PALETTE.values():
+        known[(c[0] << 16) | (c[1] << 8) | c[2]] = True
+    codes = (last[..., 0].astype(int) << 16) | (last[..., 1].astype(int) << 8) | last[..., 2]
+    assert known[codes].mean() > 0.9  # labels panel = class colours (the overlay text aside)
+
+
+def test_slow_stage_keeps_latency_bounded(landscape_engine, tmp_path):
+    demo = Demo(_config(landscape_engine, tmp_path, source="scene", frames=10, fps=60), log=lambda *_: None)
+    segment = demo.segment
+
+    def slow(packet):
+        time.sleep(0.12)
+        return segment(packet)
+
+    demo.pipeline._threads[1]._args = ("segment", slow, *demo.pipeline._threads[1]._args[2:])
+    t = time.monotonic()
+    assert demo.run() == 0
+    assert time.monotonic() - t < 20
+    s = demo.summary
+    assert s["dropped"]["segment"] > 10  # frames were dropped, not queued
+    assert s["end_to_end_ms"]["p90"] < 120 + 500  # one slow stage plus painting, not a growing backlog
+
+
+class _Failing:
+    kind, fps = "labels", 50.0
+
+    def __init__(self, good: int):
+        self.good, self.closed = good, False
+        self.scene = Scene(128, 128)
+
+    def read(self):
+        self.good -= 1
+        if self.good < 0:
+            raise OSError("camera unplugged")
+        return self.scene.read()
+
+    def close(self):
+        self.closed = True
+
+
+def test_source_failing_mid_run_stops_with_a_message(landscape_engine, tmp_path):
+    messages = []
+    demo = Demo(_config(landscape_engine, tmp_path, source="scene", frames=1000), log=messages.append)
+    broken = _Failing(good=5)
+    demo.source.set(broken)
+    assert demo.run() == 1
+    assert any("capture stage failed: OSError: camera unplugged" in m for m in messages)
+    assert broken.closed and (tmp_path / "demo.mp4").is_file()
+
+
+def test_ctrl_c_stops_cleanly_with_files_closed(landscape_engine, tmp_path):
+    env = {**os.environ, "RTGAN_CACHE": str(tmp_path / "cache"), "RTGAN_NO_CAMERA": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "rtgan.demo",
+        "--model",
+        str(landscape_engine),
+        "--headless",
+        "--frames",
+        "100000",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    first = proc.stdout.readline()  # the camera fallback message
+    started = proc.stdout.readline()
+    assert "painting with" in first + started, first + started
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted: stopped cleanly" in out
+    frames = _video_frames(tmp_path / "out" / "demo.mp4")
+    assert len(frames) >= 3  # a finished, readable MP4
+    assert json.loads((tmp_path / "out" / "latency.json").read_text())["frames_shown"] == len(frames)
+
+
+def test_model_directory_is_exported_once_then_opened_from_the_cache(landscape_model, tmp_path, monkeypatch):
+    import rtgan.export
+
+    monkeypatch.setattr(engines, "INDEX", tmp_path / "index.json")
+    monkeypatch.setattr(rtgan.export, "CACHE", tmp_path / "artifacts")
+    engine = engines.open_engine(str(landscape_model), "auto", log=lambda *_: None)
+    assert (engine.height, engine.width) == (256, 256)
+    assert Path(next(iter(json.loads((tmp_path / "index.json").read_text()).values()))).parent == tmp_path / "artifacts"
+
+    def no_export(*a, **k):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(rtgan.export, "export", no_export)
+    again = engines.open_engine(str(landscape_model), "auto", log=lambda *_: None)
+    assert again.directory == engine.directory
+
+
+def test_missing_camera_falls_back_to_the_scene_and_bad_sources_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTGAN_NO_CAMERA", "1")
+    said = []
+    assert isinstance(open_source("0", 64, 64, log=said.append), Scene) and "no camera" in said[0]
+    with pytest.raises(SourceError, match="no such video file"):
+        open_source(str(tmp_path / "missing.mp4"), 64, 64)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="cannot decode"):
+        open_source(str(tmp_path / "broken.mp4"), 64, 64)
+    (tmp_path / "x.png").write_bytes(b"not a png")
+    with pytest.raises(SourceError, match="not a readable image"):
+        open_source(str(tmp_path / "x.png"), 64, 64)
+
+
+def test_cli_reports_bad_input_without_a_traceback(landscape_engine, tmp_path, capsys):
+    assert main(["--model", str(landscape_engine), "--source", str(tmp_path / "nope.mp4"), "--headless"]) == 2
+    assert "nope.mp4: no such video file" in capsys.readouterr().err
+    assert main(["--model", str(tmp_path / "nothing"), "--headless"]) == 2
+    assert "neither a bundled model" in capsys.readouterr().err
+
+
+class _FakeCapture:
+    """A camera that delivers frames, goes away for `gap` reopen attempts, then comes back."""
+
+    opened = 0
+
+    def __init__(self, frames, gap):
+        self.frames, self.gap = frames, gap
+
+    def __call__(self, index):
+        _FakeCapture.opened += 1
+        return self
+
+    def isOpened(self):
+        return _FakeCapture.opened == 1 or _FakeCapture.opened > 1 + self.gap
+
+    def set(self, *a):
+        return True
+
+    def read(self):
+        if not self.isOpened() or (_FakeCapture.opened == 1 and self.frames <= 0):
+            return False, None
+        self.frames -= 1
+        return True, np.zeros((4, 4, 3), np.uint8)
+
+    def release(self):
+        pass
+
+
+@pytest.mark.parametrize("gap, comes_back", [(2, True), (10, False)])
+def test_camera_reconnects_or_gives_up(monkeypatch, gap, comes_back):
+    _FakeCapture.opened = 0
+    monkeypatch.setattr(cv2, "VideoCapture", _FakeCapture(frames=2, gap=gap))
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    said = []
+    cam = Camera(0, retries=4, log=said.append)
+    assert cam.read() is not None and cam.read() is not None
+    frame = cam.read()  # the camera drops out here
+    assert (frame is not None) == comes_back
+    assert any("reconnecting" in m for m in said)
+    assert comes_back or "gone after 4 reconnects" in said[-1]
