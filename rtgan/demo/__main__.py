@@ -38,6 +38,8 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
     mode.add_argument("--headless", action="store_true", default=None, help="no window: write MP4, PNGs, latency")
     mode.add_argument("--window", dest="headless", action="store_false", help="insist on a window")
     ap.add_argument("--frames", type=int, help="stop after N shown frames (headless default 150)")
+    ap.add_argument("--seconds", type=float, help="stop after this many seconds")
+    ap.add_argument("--no-record", dest="record", action="store_false", help="headless: no demo.mp4")
     ap.add_argument("--out", default=d.out)
     ap.add_argument("--fps", type=float, default=d.fps, help="pace of scenes, stills and the canvas")
     ap.add_argument("--scale", type=int, default=d.scale, help="window zoom")
@@ -62,6 +64,8 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
         paper=a.paper or None,
         headless=a.headless,
         frames=a.frames,
+        seconds=a.seconds,
+        record=a.record,
         out=a.out,
         fps=a.fps,
         scale=a.scale,

@@ -40,6 +40,8 @@ class DemoConfig:
     paper: str | None = "sky"  # the class unpainted paper becomes (palette segmenter)
     headless: bool | None = None  # None: headless when no window can open
     frames: int | None = None  # stop after this many shown frames (headless default 150)
+    seconds: float | None = None  # stop after this long
+    record: bool = True  # headless: write demo.mp4
     out: str = "out/demo"
     fps: float = 30.0  # pace of scenes, stills and the paint canvas
     scale: int = 2  # window zoom
@@ -143,7 +145,8 @@ class Demo:
             self.painting_mode,
         )
         legend = self.canvas.legend(self.width * 2) if self.painting_mode else None
-        return compose(packet.image, self.lut[packet.labels], packet.painting, lines, legend, self.help)
+        scale = self.config.scale if self.window is not None else 1
+        return compose(packet.image, self.lut[packet.labels], packet.painting, lines, legend, self.help, scale)
 
     def snapshot(self, frame: np.ndarray) -> Path:
         self.snapshots += 1
@@ -161,13 +164,13 @@ class Demo:
         headless = c.headless if c.headless is not None else not display_available()
         if c.headless is None and headless:
             self.log("no display: running headless (--headless), writing to " + str(self.out))
-        frames = c.frames if c.frames is not None else (150 if headless else None)
+        frames = c.frames if c.frames is not None else (150 if headless and c.seconds is None else None)
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM):
                 handlers[s] = signal.signal(s, self._on_signal)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.recorder = Recorder(self.out / "demo.mp4", c.fps) if headless else None
+        self.recorder = Recorder(self.out / "demo.mp4", c.fps) if headless and c.record else None
         window = None if headless else Window("rtgan", c.scale, self._on_mouse)
         if window is not None:
             window.trackbar("brush", 64, self.canvas.size, lambda v: setattr(self.canvas, "size", max(1, v)))
@@ -175,10 +178,12 @@ class Demo:
         self.window = window
         self.log(
             f"painting with {self.painter.name} ({self.painter.engine.backend_name}), "
-            f"{self.height}x{self.width}; {'press h for help' if window else f'{frames} frames'}"
+            f"{self.height}x{self.width}; "
+            + ("press h for help" if window else f"{frames} frames" if frames else f"{c.seconds:g} s")
         )
         self.pipeline.start()
         self.stats = Stats()
+        deadline = time.perf_counter() + c.seconds if c.seconds is not None else None
         last, shown = None, 0
         try:
             while not self._stop.is_set():
@@ -197,6 +202,8 @@ class Demo:
                     if headless and shown in (1, max(1, (frames or 0) // 2)):
                         self.snapshot(image)
                 if frames is not None and shown >= frames:
+                    break
+                if deadline is not None and time.perf_counter() >= deadline:
                     break
                 if self.pipeline.finished:
                     break

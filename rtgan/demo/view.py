@@ -20,12 +20,16 @@ HELP = [
 ]
 
 
-def _text(img: np.ndarray, lines: list[str], x: int, y: int, scale: float = 0.35) -> None:
+def _text(img: np.ndarray, lines: list[str], x: int, y: int, scale: float) -> None:
+    """White text on a darkened box: readable over any painting."""
     cv = cv2()
-    for i, line in enumerate(lines):
-        pos = (x, y + i * LINE)
-        cv.putText(img, line, pos, cv.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2, cv.LINE_AA)
-        cv.putText(img, line, pos, cv.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv.LINE_AA)
+    font, size, line = cv.FONT_HERSHEY_SIMPLEX, 0.4 * scale, int(LINE * scale)
+    width = max(cv.getTextSize(t, font, size, 1)[0][0] for t in lines)
+    top = max(0, y - line + 4)
+    box = img[top : y + line * (len(lines) - 1) + 6, max(0, x - 3) : x + width + 3]
+    box //= 3
+    for i, text in enumerate(lines):
+        cv.putText(img, text, (x, y + i * line), font, size, (255, 255, 255), 1, cv.LINE_AA)
 
 
 def compose(
@@ -35,18 +39,25 @@ def compose(
     overlay: list[str] = (),
     legend: np.ndarray | None = None,
     help: bool = False,
+    scale: int = 1,
 ) -> np.ndarray:
-    """uint8 RGB panels of one size -> one BGR frame: [input |] labels | painting (+ legend strip)."""
+    """uint8 RGB panels of one size -> one BGR frame: [input |] labels | painting (+ legend strip).
+
+    `scale` enlarges the panels (nearest neighbour) before the text goes on, so text stays sharp.
+    """
     panels = ([input_rgb] if input_rgb is not None else []) + [labels_rgb, painting]
     frame = np.concatenate(panels, axis=1)
     if legend is not None:
         frame = np.concatenate([frame, legend], axis=0)
-    frame = np.ascontiguousarray(frame[..., ::-1])
+    frame = frame[..., ::-1]
+    if scale != 1:
+        frame = cv2().resize(frame, None, fx=scale, fy=scale, interpolation=cv2().INTER_NEAREST)
+    frame = np.ascontiguousarray(frame)
     if overlay:
-        _text(frame, list(overlay), 5, 12)
+        _text(frame, list(overlay), 5 * scale, 13 * scale, scale)
     if help:
-        bottom = frame.shape[0] - (legend.shape[0] if legend is not None else 0)
-        _text(frame, HELP, 5, bottom - LINE * len(HELP) + 8)
+        bottom = frame.shape[0] - (legend.shape[0] * scale if legend is not None else 0)
+        _text(frame, HELP, 5 * scale, bottom - int(LINE * scale) * (len(HELP) - 1) - 6 * scale, scale)
     return frame
 
 
@@ -64,6 +75,9 @@ def display_available() -> bool:
     """Whether a window can open: a display server is set and this OpenCV build has a GUI."""
     if os.name != "nt" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return False
+    # (checked before any window call: with no display, Qt aborts the process instead of raising)
+    if hasattr(cv2(), "currentUIFramework"):
+        return cv2().currentUIFramework() != ""
     info = cv2().getBuildInformation()
     gui = info.split("GUI:", 1)[1].split("\n", 1)[0].strip() if "GUI:" in info else ""
     return gui not in ("", "NONE")
@@ -75,16 +89,18 @@ class Window:
     def __init__(self, name: str, scale: int = 2, on_mouse=None):
         cv = cv2()
         self.name, self.scale = name, scale
-        cv.namedWindow(name, cv.WINDOW_AUTOSIZE)
+        fonts = Path("/usr/share/fonts/truetype/dejavu")
+        if not Path(os.environ.get("QT_QPA_FONTDIR", "/nonexistent")).is_dir() and fonts.is_dir():
+            os.environ["QT_QPA_FONTDIR"] = str(fonts)  # OpenCV's Qt ships no fonts: trackbar labels need some
+        # GUI_NORMAL: no Qt toolbar (zoom/pan buttons that would fight our keys and mouse)
+        cv.namedWindow(name, cv.WINDOW_AUTOSIZE | cv.WINDOW_GUI_NORMAL)
         if on_mouse is not None:
             cv.setMouseCallback(name, lambda event, x, y, flags, _: on_mouse(event, x // scale, y // scale, flags))
         self._trackbars: set[str] = set()
 
     def show(self, frame: np.ndarray) -> None:
-        cv = cv2()
-        if self.scale != 1:
-            frame = cv.resize(frame, None, fx=self.scale, fy=self.scale, interpolation=cv.INTER_NEAREST)
-        cv.imshow(self.name, frame)
+        """Show a frame composed at this window's scale."""
+        cv2().imshow(self.name, frame)
 
     def key(self, wait_ms: int = 1) -> int:
         """The key pressed (its code & 0xFF), or -1."""

@@ -15,6 +15,7 @@ import pytest
 from rtgan.data import landscapes as L
 from rtgan.demo import Demo, DemoConfig, engines
 from rtgan.demo.__main__ import main
+from rtgan.demo.pipeline import Packet
 from rtgan.demo.scene import AnimatedScene
 from rtgan.demo.sources import Camera, Scene, SourceError, open_source
 
@@ -121,11 +122,12 @@ class _Failing:
 def test_source_failing_mid_run_stops_with_a_message(landscape_engine, tmp_path):
     messages = []
     demo = Demo(_config(landscape_engine, tmp_path, source="scene", frames=1000), log=messages.append)
-    broken = _Failing(good=5)
+    broken = _Failing(good=40)  # 0.8 s of frames, then the device errors
     demo.source.set(broken)
     assert demo.run() == 1
     assert any("capture stage failed: OSError: camera unplugged" in m for m in messages)
-    assert broken.closed and (tmp_path / "demo.mp4").is_file()
+    assert broken.closed and demo.summary["frames_shown"] > 0
+    assert len(_video_frames(tmp_path / "demo.mp4")) == demo.summary["frames_shown"]  # finished, readable
 
 
 def test_ctrl_c_stops_cleanly_with_files_closed(landscape_engine, tmp_path):
@@ -234,3 +236,44 @@ def test_camera_reconnects_or_gives_up(monkeypatch, gap, comes_back):
     assert (frame is not None) == comes_back
     assert any("reconnecting" in m for m in said)
     assert comes_back or "gone after 4 reconnects" in said[-1]
+
+
+class _FakeWindow:
+    def __init__(self):
+        self.bars = {}
+
+    def set_trackbar(self, label, value):
+        self.bars[label] = value
+
+
+def test_keys_drive_pause_paint_mode_brushes_models_and_snapshots(landscape_engine, tmp_path):
+    said = []
+    demo = Demo(
+        DemoConfig(models=(str(landscape_engine), str(landscape_engine)), source="scene", out=str(tmp_path)),
+        log=said.append,
+    )
+    window = _FakeWindow()
+    demo.window = window
+    key = lambda ch, last=None: demo._key(ord(ch) if isinstance(ch, str) else ch, last, window)  # noqa: E731
+    assert key(" ") and demo.pipeline.paused.is_set()
+    assert key(" ") and not demo.pipeline.paused.is_set()
+    assert key("p") and demo.painting_mode and demo.source.current is not demo.live
+    assert key("3") and demo.canvas.brush == 2 and window.bars["class"] == 2
+    size = demo.canvas.size
+    assert key("]") and demo.canvas.size == size + 2 and window.bars["brush"] == size + 2
+    assert key("f") and demo.canvas.fill_mode
+    demo._on_mouse(cv2.EVENT_LBUTTONDOWN, 5, 5, 0)  # a fill on the canvas panel
+    assert (demo.canvas.labels == demo.canvas.ids[2]).mean() > 0.05
+    assert key("u") and key("c") and (demo.canvas.labels == demo.canvas.ids[2]).all()
+    demo._on_mouse(cv2.EVENT_LBUTTONDOWN, 3, demo.height + 5, 0)  # the legend strip: first class
+    assert demo.canvas.brush == 0
+    assert key("w") and len(list(tmp_path.glob("canvas-*.png"))) == 1
+    assert key("p") and not demo.painting_mode and demo.source.current is demo.live
+    assert key("n") and "no style input" in said[-1]
+    demo.painter.next_model()
+    packet = demo.segment(Packet(0, 0.0, labels=demo.live.read()))
+    demo.painter(packet)
+    assert demo.painter.current == 1 and packet.painting.shape == (128, 128, 3)
+    assert key("s", packet) and len(list(tmp_path.glob("snapshot-*.png"))) == 1
+    assert key("h") and demo.help
+    assert not key("q") and not key(27)
