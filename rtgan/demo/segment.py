@@ -66,7 +66,7 @@ class PaletteSegmenter:
         if self.paper is not None:
             grey = (np.hypot(lab[:, 1], lab[:, 2]) < 12) & (lab[:, 0] > 75)
             table[grey] = self.paper
-        self.table = table.reshape(64, 64, 64)
+        self.table = table  # indexed by (r >> 2) << 12 | (g >> 2) << 6 | b >> 2
         self.blur_sigma, self.window = blur_sigma, window
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -75,7 +75,7 @@ class PaletteSegmenter:
         if self.blur_sigma > 0:
             image = cv.GaussianBlur(image, (0, 0), self.blur_sigma)
         q = image >> 2
-        index = self.table[q[..., 0], q[..., 1], q[..., 2]]
+        index = self.table[(q[..., 0].astype(np.int32) << 12) | (q[..., 1].astype(np.int32) << 6) | q[..., 2]]
         return self.ids[self._vote(index, image) if self.window > 1 else index]
 
     def _vote(self, index: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -86,16 +86,20 @@ class PaletteSegmenter:
         pixels on either side outvote them. The vote also removes specks smaller than the window.
         """
         cv = cv2()
-        gx = np.abs(cv.Sobel(image, cv.CV_16S, 1, 0)).sum(2, dtype=np.float32)
-        gy = np.abs(cv.Sobel(image, cv.CV_16S, 0, 1)).sum(2, dtype=np.float32)
-        weight = 1 / (1 + ((gx + gy) / 40) ** 2)
-        size = (self.window, self.window)
-        best = np.full(index.shape, -1.0, np.float32)
-        out = index.copy()
-        for k in np.unique(index):
-            votes = cv.boxFilter(np.where(index == k, weight, np.float32(0)), -1, size)
-            better = votes > best
-            best[better], out[better] = votes[better], k
+        # |d/dx| + |d/dy| summed over RGB (each saturated at 255: beyond that the weight is ~0 anyway)
+        ax = cv.convertScaleAbs(cv.Sobel(image, cv.CV_16S, 1, 0))
+        ay = cv.convertScaleAbs(cv.Sobel(image, cv.CV_16S, 0, 1))
+        g = cv.add(ax, ay).sum(2, dtype=np.float32) * np.float32(1 / 40)
+        weight = 1 / (1 + g * g)
+        size, zero = (self.window, self.window), np.float32(0)
+        best = out = None
+        for k in np.flatnonzero(np.bincount(index.ravel(), minlength=len(self.ids))):
+            votes = cv.boxFilter(np.where(index == k, weight, zero), -1, size)
+            if best is None:
+                best, out = votes, np.full(index.shape, k, np.uint8)
+            else:
+                out = np.where(votes > best, np.uint8(k), out)
+                best = np.maximum(votes, best)
         return out
 
 
