@@ -271,7 +271,10 @@ class Demo:
                 self.log(f"wrote {self.recorder.close()}")
                 self.recorder = None
         elif ch == "m":
-            self.painter.next_model()
+            if len(self.painter.models) > 1:
+                self.painter.next_model()
+            else:
+                self.log("one model loaded: give --model more than once to cycle with m")
         elif ch == "n":
             if not self.painter.new_style():
                 self.log(f"{self.painter.name} has no style input (not a VAE model)")

@@ -277,3 +277,19 @@ def test_keys_drive_pause_paint_mode_brushes_models_and_snapshots(landscape_engi
     assert key("s", packet) and len(list(tmp_path.glob("snapshot-*.png"))) == 1
     assert key("h") and demo.help
     assert not key("q") and not key(27)
+
+
+def test_vae_style_is_stable_until_n_asks_for_a_new_one(tmp_path):
+    from rtgan import models
+    from rtgan.export import export
+    from rtgan.models.init import init_weights
+
+    vae = init_weights(models.get_model("landscape-spade", ngf=4, z_dim=8))
+    engine = export(vae, height=256, width=256, backend="onnxruntime", out=tmp_path / "vae", progress=False)
+    painter = engines.Painter([str(engine)], log=lambda *_: None)
+    labels = L.layout(0, 256, 256)
+    paint = lambda: painter(Packet(0, 0.0, labels=labels)).painting  # noqa: E731
+    a, b = paint(), paint()
+    assert (a == b).all()  # one z per style: no flicker between frames
+    assert painter.new_style()
+    assert (paint() != a).any()
