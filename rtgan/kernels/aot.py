@@ -1,0 +1,140 @@
+"""Ahead-of-time compilation of every Triton kernel to cubin, per GPU architecture, with no GPU.
+
+    python -m rtgan.kernels.aot --out build/kernels            # sm_80, sm_86, sm_89, sm_90
+    python -m rtgan.kernels.aot --arch 86 --markdown           # the resource table for BENCHMARKS.md
+
+Each variant (kernel x dtype x mode) is compiled with `triton.compile(..., target=GPUTarget)`;
+registers and spills come from running Triton's bundled ptxas with -v on the same PTX, shared
+memory and the hidden scratch parameters from Triton's metadata (a launcher outside Triton, such
+as a TensorRT plugin, must pass those scratch pointers: null when their sizes are 0, as here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .triton_util import triton
+
+ARCHS = (80, 86, 89, 90)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    fn: object
+    signature: dict
+    constexprs: dict
+
+
+def variants() -> list[Variant]:
+    """Every kernel variant the runtime can launch."""
+    from . import spade_norm as sn
+
+    out = []
+    for dt in ("fp32", "fp16"):
+        ptr = f"*{dt}"
+        out.append(Variant(
+            f"spade_plane_stats_{dt}", sn._plane_stats,
+            {"x_ptr": ptr, "part_ptr": "*fp32", "HW": "i32", "CHUNK": "i32", "PARTS": "i32", "BLOCK": "constexpr"},
+            {"BLOCK": sn.BLOCK},
+        ))  # fmt: skip
+        for instance in (True, False):
+            sig = {
+                "x_ptr": ptr, "g_ptr": ptr, "b_ptr": ptr, "mean_ptr": "*fp32", "var_ptr": "*fp32",
+                "part_ptr": "*fp32", "y_ptr": ptr, "C": "i32", "HW": "i32", "PARTS": "i32",
+                "g_sn": "i32", "g_sc": "i32", "g_sp": "i32", "eps": "fp32", "slope": "fp32",
+                "INSTANCE": "constexpr", "ACT": "constexpr", "MAX_PARTS": "constexpr", "BLOCK": "constexpr",
+            }  # fmt: skip
+            consts = {"INSTANCE": instance, "ACT": True, "MAX_PARTS": sn.MAX_PARTS, "BLOCK": sn.BLOCK}
+            mode = "instance" if instance else "running"
+            out.append(Variant(f"spade_norm_denorm_{mode}_{dt}", sn._norm_denorm, sig, consts))
+    return out
+
+
+def _ptxas_usage(ptx: str, arch: int) -> dict:
+    """Registers, spill bytes and stack from ptxas -v (Triton's own ptxas, so any PTX it emits is accepted)."""
+    from triton.backends.nvidia.compiler import get_ptxas
+
+    ptxas = get_ptxas(arch).path
+    sm = f"sm_{arch}a" if arch == 90 else f"sm_{arch}"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "k.ptx"
+        src.write_text(ptx)
+        res = subprocess.run([ptxas, "-v", f"-arch={sm}", str(src), "-o", str(Path(tmp) / "k.cubin")],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    info = res.stderr + res.stdout
+    regs = re.search(r"Used (\d+) registers", info)
+    spill_st = re.search(r"(\d+) bytes spill stores", info)
+    spill_ld = re.search(r"(\d+) bytes spill loads", info)
+    stack = re.search(r"(\d+) bytes stack frame", info)
+    return {
+        "registers": int(regs.group(1)) if regs else None,
+        "spill_bytes": (int(spill_st.group(1)) if spill_st else 0) + (int(spill_ld.group(1)) if spill_ld else 0),
+        "stack_bytes": int(stack.group(1)) if stack else 0,
+    }
+
+
+def compile_variant(v: Variant, arch: int, out: Path | None = None) -> dict:
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    kernel = triton.compile(ASTSource(fn=v.fn, signature=v.signature, constexprs=v.constexprs),
+                            target=GPUTarget("cuda", arch, 32))  # fmt: skip
+    cubin, md = kernel.asm["cubin"], kernel.metadata
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{v.name}.sm_{arch}.cubin").write_bytes(cubin)
+    return {
+        "kernel": v.name,
+        "arch": f"sm_{arch}",
+        "cubin_bytes": len(cubin),
+        "elf": cubin[:4] == b"\x7fELF",
+        "num_warps": md.num_warps,
+        "shared_bytes": md.shared,
+        "scratch_bytes": md.global_scratch_size + md.profile_scratch_size,
+        **_ptxas_usage(kernel.asm["ptx"], arch),
+    }
+
+
+def compile_all(archs=ARCHS, out: Path | None = None) -> list[dict]:
+    if triton is None:
+        raise RuntimeError("Triton is not installed: pip install 'rtgan[kernels]'")
+    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+        raise RuntimeError("TRITON_INTERPRET is set: kernels are interpreted, not compiled; unset it for AOT")
+    return [compile_variant(v, a, out) for v in variants() for a in archs]
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| kernel | arch | registers | shared B | spills B | stack B | warps | cubin B |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['kernel']} | {r['arch']} | {r['registers']} | {r['shared_bytes']} | {r['spill_bytes']} | "
+            f"{r['stack_bytes']} | {r['num_warps']} | {r['cubin_bytes']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m rtgan.kernels.aot", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap.add_argument("--arch", type=int, action="append", help="compute capability x10 (default: 80 86 89 90)")
+    ap.add_argument("--out", type=Path, help="write the cubins here")
+    ap.add_argument("--markdown", action="store_true", help="print the resource table")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = ap.parse_args(argv)
+    rows = compile_all(tuple(args.arch or ARCHS), args.out)
+    print(json.dumps(rows) if args.json else markdown(rows) if args.markdown else "\n".join(map(str, rows)))
+
+
+if __name__ == "__main__":
+    main()
