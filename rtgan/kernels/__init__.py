@@ -1,6 +1,7 @@
 """Custom kernels, each beside its plain PyTorch reference (`*_reference`) and tested against it.
 
 - `spade_norm`: fused SPADE normalization + denormalization + leaky ReLU (batch/instance stats, AdaIN).
+- `asap_mlp`: fused ASAPNet pixelwise MLP (position code in registers, one-hot layer as a gather).
 
 Triton kernels run on CUDA tensors, or on CPU tensors under `TRITON_INTERPRET=1` (the tests);
 `rtgan.kernels.aot` compiles them to cubin for each GPU architecture with no GPU present.

@@ -31,6 +31,7 @@ class Variant:
     fn: object
     signature: dict
     constexprs: dict
+    num_warps: int = 4
 
 
 def variants() -> list[Variant]:
@@ -55,6 +56,25 @@ def variants() -> list[Variant]:
             consts = {"INSTANCE": instance, "ACT": True, "MAX_PARTS": sn.MAX_PARTS, "BLOCK": sn.BLOCK}
             mode = "instance" if instance else "running"
             out.append(Variant(f"spade_norm_denorm_{mode}_{dt}", sn._norm_denorm, sig, consts))
+    from . import asap_mlp as am
+
+    # ASAPNet: the bundled landscape model (15 classes, tile 16, width 32, depth 4) and Cityscapes'
+    # (35 classes + instance edges, width 64, depth 5), fp32 and fp16 parameters, float and uint8 output
+    for tag, classes, edge, hid, depth in (("landscape", 15, False, 32, 4), ("cityscapes", 35, True, 64, 5)):
+        for dt in ("fp32", "fp16"):
+            for u8 in (False, True):
+                sig = {
+                    "labels_ptr": "*i32", "edge_ptr": f"*{dt}" if edge else "*i32", "params_ptr": f"*{dt}",
+                    "out_ptr": "*u8" if u8 else f"*{dt}", "H": "i32", "W": "i32", "HL": "i32", "WL": "i32", "P": "i32",
+                    **{k: "constexpr" for k in ("NUM_CLASSES", "HAS_EDGE", "TILE", "NFREQ", "HID", "HID_P", "N_MID",
+                                                "CODE_P", "BLOCK_P", "UINT8", "PREC")},
+                }  # fmt: skip
+                consts = dict(
+                    NUM_CLASSES=classes, HAS_EDGE=edge, TILE=16, NFREQ=4, HID=hid, HID_P=am._pow2(hid),
+                    N_MID=depth - 2, CODE_P=16, BLOCK_P=am.BLOCK_P, UINT8=u8, PREC="ieee" if dt == "fp32" else "tf32",
+                )  # fmt: skip
+                warps = am.num_warps(hid, dt == "fp32")
+                out.append(Variant(f"asap_mlp_{tag}_{dt}_{'u8' if u8 else dt}", am._asap_mlp, sig, consts, warps))
     return out
 
 
@@ -86,7 +106,7 @@ def compile_variant(v: Variant, arch: int, out: Path | None = None) -> dict:
     from triton.compiler import ASTSource
 
     kernel = triton.compile(ASTSource(fn=v.fn, signature=v.signature, constexprs=v.constexprs),
-                            target=GPUTarget("cuda", arch, 32))  # fmt: skip
+                            target=GPUTarget("cuda", arch, 32), options={"num_warps": v.num_warps})  # fmt: skip
     cubin, md = kernel.asm["cubin"], kernel.metadata
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

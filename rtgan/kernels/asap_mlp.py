@@ -1,0 +1,187 @@
+"""Fused ASAPNet pixelwise MLP: label ids + per-cell MLP parameters -> image, with no per-pixel tensors.
+
+ASAPNet's full-resolution stream runs, for every pixel, a small MLP whose weights come from the
+low-resolution stream's output at the pixel's cell (tile). The module builds a one-hot map, a
+position code of 4*log2(tile) channels, their concatenation and every hidden activation at full
+resolution: H x W x (classes + code + widths) floats through memory. This kernel runs one program
+per block of pixels of one cell, so the cell's parameters are read once and shared:
+- the position code (cos/sin of x and y modulo tile, tile/2, ..., 2) is computed in registers;
+- the first layer's one-hot part is a gather of the label's weight row (plus the instance-edge
+  row where the model takes edges), its code part a `tl.dot`;
+- hidden layers are `tl.dot` (tensor cores for fp16 parameters), leaky ReLU 0.01, final tanh;
+- output fp32 (B, 3, H, W) as the module, or uint8 (B, H, W, 3) as the exported graphs.
+`asap_mlp_reference` computes the same from the model's own functions (one-hot, `cosine_coords`,
+`pixelwise_mlp`): the kernel is tested against it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .triton_util import tl, triton
+
+
+def asap_mlp_reference(
+    labels: torch.Tensor,
+    params: torch.Tensor,
+    num_classes: int,
+    channels: list[int],
+    tile: int,
+    edges: torch.Tensor | None = None,
+    uint8: bool = False,
+) -> torch.Tensor:
+    """labels (B, H, W) class indices, params (B, P, H/tile, W/tile) -> (B, 3, H, W) in [-1, 1] (or uint8 HWC)."""
+    from ..models.asapnet import cosine_coords, pixelwise_mlp
+
+    b, h, w = labels.shape
+    sem = F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).to(params.dtype)
+    if edges is not None:
+        sem = torch.cat([sem, edges[:, None].to(params.dtype)], 1)
+    code = cosine_coords(h, w, tile, labels.device).to(params.dtype).expand(b, -1, -1, -1)
+    image = pixelwise_mlp(torch.cat([sem, code], 1), params, channels, tile)
+    if uint8:
+        return ((image.float() + 1) * 127.5).clamp(0, 255).round().permute(0, 2, 3, 1).to(torch.uint8)
+    return image
+
+
+if triton is not None:
+
+    @triton.jit
+    def _leaky(x):
+        return tl.where(x >= 0, x, x * 0.01)
+
+    @triton.jit
+    def _asap_mlp(
+        labels_ptr, edge_ptr, params_ptr, out_ptr,
+        H, W, HL, WL, P,
+        NUM_CLASSES: tl.constexpr, HAS_EDGE: tl.constexpr, TILE: tl.constexpr, NFREQ: tl.constexpr,
+        HID: tl.constexpr, HID_P: tl.constexpr, N_MID: tl.constexpr, CODE_P: tl.constexpr,
+        BLOCK_P: tl.constexpr, UINT8: tl.constexpr, PREC: tl.constexpr,
+    ):  # fmt: skip
+        cell = tl.program_id(0)
+        b = cell // (HL * WL)
+        hl = (cell // WL) % HL
+        wl = cell % WL
+        pix = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
+        valid = pix < TILE * TILE
+        ty = pix // TILE
+        tx = pix % TILE
+        y = hl * TILE + ty
+        x = wl * TILE + tx
+        at = b.to(tl.int64) * H * W + y * W + x
+        label = tl.load(labels_ptr + at, mask=valid, other=0)
+
+        # this cell's parameters, channels-last: [bias, weight (cin-major)] per layer
+        cp = params_ptr + cell.to(tl.int64) * P
+        dt = params_ptr.dtype.element_ty
+        co = tl.arange(0, HID_P)
+        com = co < HID
+        ci = tl.arange(0, HID_P)
+        cim = ci < HID
+
+        # layer 1: bias + the label's weight row (the one-hot product) + edge row + code @ code weights
+        h = tl.load(cp + co, mask=com, other=0.0).to(tl.float32)[None, :]
+        h = h + tl.load(cp + HID + label[:, None] * HID + co[None, :], mask=valid[:, None] & com[None, :],
+                        other=0.0).to(tl.float32)  # fmt: skip
+        if HAS_EDGE:
+            e = tl.load(edge_ptr + at, mask=valid, other=0).to(tl.float32)
+            h = h + e[:, None] * tl.load(cp + HID + NUM_CLASSES * HID + co, mask=com, other=0.0).to(tl.float32)[None, :]
+        k = tl.arange(0, CODE_P)
+        km = k < 4 * NFREQ
+        f = tl.maximum(TILE >> (k // 4), 1).to(
+            tl.float32
+        )  # code channels: per f = tile, tile/2, ..., 2: xcos xsin ycos ysin
+        v = tl.where((k % 4)[None, :] < 2, tx[:, None], ty[:, None]).to(tl.float32)  # x mod f == tx mod f
+        angle = 6.283185307179586 * (v - f[None, :] * tl.floor(v / f[None, :])) / f[None, :]
+        code = tl.where((k % 2)[None, :] == 0, tl.cos(angle), tl.sin(angle))
+        code = tl.where(km[None, :], code, 0.0)
+        first_code = NUM_CLASSES + HAS_EDGE
+        wc = tl.load(cp + HID + (first_code + k[:, None]) * HID + co[None, :], mask=km[:, None] & com[None, :],
+                     other=0.0)  # fmt: skip
+        h = h + tl.dot(code.to(dt), wc, input_precision=PREC, out_dtype=tl.float32)
+        off = HID + (first_code + 4 * NFREQ) * HID
+
+        for _ in tl.static_range(N_MID):
+            h = _leaky(h)
+            bias = tl.load(cp + off + co, mask=com, other=0.0).to(tl.float32)
+            wm = tl.load(cp + off + HID + ci[:, None] * HID + co[None, :], mask=cim[:, None] & com[None, :], other=0.0)
+            h = tl.dot(h.to(dt), wm, input_precision=PREC, out_dtype=tl.float32) + bias[None, :]
+            off += HID + HID * HID
+
+        h = _leaky(h)
+        o = tl.arange(0, 16)  # 3 outputs, padded to tl.dot's minimum width
+        om = o < 3
+        bias = tl.load(cp + off + o, mask=om, other=0.0).to(tl.float32)
+        wl3 = tl.load(cp + off + 3 + ci[:, None] * 3 + o[None, :], mask=cim[:, None] & om[None, :], other=0.0)
+        z = tl.dot(h.to(dt), wl3, input_precision=PREC, out_dtype=tl.float32) + bias[None, :]
+        t = tl.exp(-2.0 * tl.abs(z))  # tanh, written with exp (the interpreter has no libdevice)
+        img = tl.where(z >= 0, 1.0, -1.0) * (1.0 - t) / (1.0 + t)
+        m = valid[:, None] & om[None, :]
+        if UINT8:
+            s = tl.minimum(tl.maximum((img + 1.0) * 127.5, 0.0), 255.0)
+            r = tl.floor(s + 0.5)
+            r = tl.where((r - s == 0.5) & (r % 2 == 1), r - 1.0, r)  # round half to even, as torch.round
+            tl.store(out_ptr + at[:, None] * 3 + o[None, :], r.to(tl.uint8), mask=m)
+        else:
+            dst = out_ptr + ((b.to(tl.int64) * 3 + o[None, :]) * H + y[:, None]) * W + x[:, None]
+            tl.store(dst, img.to(out_ptr.dtype.element_ty), mask=m)
+
+
+def _precision(dtype: torch.dtype) -> str:
+    # fp32 parameters: exact fp32 products (TF32 would cost ~1e-3 of fidelity); fp16 runs on tensor cores anyway
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+BLOCK_P = 64  # pixels per program: a quarter of a 16x16 cell
+
+
+def num_warps(hidden: int, fp32: bool) -> int:
+    # exact fp32 dots at width 64 need 8 warps to stay within registers (4 spill ~7 KB on sm_90)
+    return 8 if fp32 and hidden > 32 else 4
+
+
+def _pow2(n: int, least: int = 16) -> int:
+    return max(least, 1 << (n - 1).bit_length())
+
+
+def asap_mlp(
+    labels: torch.Tensor,
+    params: torch.Tensor,
+    num_classes: int,
+    channels: list[int],
+    tile: int,
+    edges: torch.Tensor | None = None,
+    uint8: bool = False,
+    block: int = BLOCK_P,
+) -> torch.Tensor:
+    """The Triton kernel, same contract as `asap_mlp_reference` (the model's cosine code, one-hot input)."""
+    if triton is None:
+        raise RuntimeError("Triton is not installed: pip install 'rtgan[kernels]'")
+    b, h, w = labels.shape
+    hid, nfreq = channels[1], int(math.log2(tile))
+    if channels[0] != num_classes + (edges is not None) + 4 * nfreq or channels[-1] != 3:
+        raise ValueError(
+            f"channels {channels} do not fit {num_classes} classes, edges={edges is not None}, tile {tile}"
+        )
+    if len(set(channels[1:-1])) != 1:
+        raise ValueError("the fused kernel takes hidden layers of one width")
+    hl, wl = h // tile, w // tile
+    # channels-last: each cell's parameters are contiguous, so the program's gathers stay in one run of memory
+    p = params.permute(0, 2, 3, 1).contiguous()
+    labels = labels.to(torch.int32).contiguous()
+    edge = edges.to(params.dtype).contiguous() if edges is not None else labels
+    if uint8:
+        out = torch.empty(b, h, w, 3, dtype=torch.uint8, device=labels.device)
+    else:
+        out = torch.empty(b, 3, h, w, dtype=params.dtype, device=labels.device)
+    grid = (b * hl * wl, triton.cdiv(tile * tile, block))
+    _asap_mlp[grid](
+        labels, edge, p, out, h, w, hl, wl, params.shape[1],
+        NUM_CLASSES=num_classes, HAS_EDGE=edges is not None, TILE=tile, NFREQ=nfreq, HID=hid, HID_P=_pow2(hid),
+        N_MID=len(channels) - 3, CODE_P=_pow2(4 * nfreq), BLOCK_P=block, UINT8=uint8, PREC=_precision(params.dtype),
+        num_warps=num_warps(hid, params.dtype == torch.float32),
+    )  # fmt: skip
+    return out
