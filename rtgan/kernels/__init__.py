@@ -2,6 +2,8 @@
 
 - `spade_norm`: fused SPADE normalization + denormalization + leaky ReLU (batch/instance stats, AdaIN).
 - `asap_mlp`: fused ASAPNet pixelwise MLP (position code in registers, one-hot layer as a gather).
+- `sparse_spade`: exact boundary-sparse SPADE modulation (per-class tables + convolutions only near
+  label boundaries), the CPU path in PyTorch; `sparsify(model)` swaps it into a SPADE generator.
 
 Triton kernels run on CUDA tensors, or on CPU tensors under `TRITON_INTERPRET=1` (the tests);
 `rtgan.kernels.aot` compiles them to cubin for each GPU architecture with no GPU present.
