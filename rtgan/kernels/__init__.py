@@ -5,6 +5,7 @@
 - `sparse_spade`: exact boundary-sparse SPADE modulation (per-class tables + convolutions only near
   label boundaries), the CPU path in PyTorch; `sparsify(model)` swaps it into a SPADE generator.
 
+`ops` registers them as PyTorch custom ops (`torch.ops.rtgan.*`): Triton on CUDA, references elsewhere.
 Triton kernels run on CUDA tensors, or on CPU tensors under `TRITON_INTERPRET=1` (the tests);
 `rtgan.kernels.aot` compiles them to cubin for each GPU architecture with no GPU present.
 """

@@ -43,7 +43,7 @@ def asap_mlp_reference(
     code = cosine_coords(h, w, tile, labels.device).to(params.dtype).expand(b, -1, -1, -1)
     image = pixelwise_mlp(torch.cat([sem, code], 1), params, channels, tile)
     if uint8:
-        return ((image.float() + 1) * 127.5).clamp(0, 255).round().permute(0, 2, 3, 1).to(torch.uint8)
+        return ((image.float() + 1) * 127.5).clamp(0, 255).round().permute(0, 2, 3, 1).to(torch.uint8).contiguous()
     return image
 
 
