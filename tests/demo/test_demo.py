@@ -293,3 +293,19 @@ def test_vae_style_is_stable_until_n_asks_for_a_new_one(tmp_path):
     assert (a == b).all()  # one z per style: no flicker between frames
     assert painter.new_style()
     assert (paint() != a).any()
+
+
+def test_headless_video_through_a_user_onnx_segmenter(landscape_engine, tmp_path):
+    from test_segment import _tiny_segmentation_net
+
+    _tiny_segmentation_net(tmp_path / "seg.onnx")
+    (tmp_path / "map.json").write_text(json.dumps({"classes": {"0": "flower", "1": "grass", "2": "sea"}}))
+    _write_marker_video(tmp_path / "in.mp4", frames=10)
+    config = _config(landscape_engine, tmp_path / "out", source=str(tmp_path / "in.mp4"), segmenter="onnx",
+                     seg_model=str(tmp_path / "seg.onnx"), seg_mapping=str(tmp_path / "map.json"))  # fmt: skip
+    demo = Demo(config, log=lambda *_: None)
+    assert demo.run() == 0 and demo.summary["frames_shown"] >= 1
+    labels_panel = cv2.imread(str(sorted((tmp_path / "out").glob("snapshot-*.png"))[-1]))[30:, 128:256, ::-1]
+    colours = {tuple(c) for c in labels_panel.reshape(-1, 3)}
+    allowed = {L.PALETTE[L.ID[n]] for n in ("flower", "grass", "sea")}
+    assert len(colours & allowed) >= 2 and not (colours & (set(L.PALETTE.values()) - allowed))
