@@ -37,13 +37,18 @@ def main() -> None:
     from rtgan import Engine
     from rtgan.data import landscapes as L
     from rtgan.export import export
-    from rtgan.kernels.sparse_spade import sparsify
+    from rtgan.kernels.sparse_spade import calibrate, sparsify
     from rtgan.models import get_model
     from rtgan.models.init import randomize_like_trained
 
     h, w = 256, 512
     dense = randomize_like_trained(get_model("spade-cityscapes"), h, w, iterations=2).eval()
     sparse = sparsify(copy.deepcopy(dense))
+    index = np.zeros(256, np.int64)
+    index[list(L.LABEL_IDS)] = np.arange(len(L.LABEL_IDS))
+    other = torch.from_numpy(index[L.layout(11, h, w)] + 7)[None]  # another landscape, for calibration
+    with torch.inference_mode():  # per-layer fallback densities from timings of both paths
+        report = calibrate(sparse, dense.prepare(other, other))
     artifact = export(dense, height=h, width=w, backend="onnxruntime", progress=False)
     engine = Engine.load(artifact, "onnxruntime", threads=args.threads)
 
@@ -89,6 +94,7 @@ def main() -> None:
         print(name, json.dumps(results[name], indent=1))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    results["calibration"] = report
     (out / "sparse_spade.json").write_text(json.dumps(results, indent=1) + "\n")
 
 

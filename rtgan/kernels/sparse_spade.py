@@ -15,15 +15,18 @@ where the gathers cost more than the convolutions they replace.
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 class SparseSPADE(nn.Module):
-    def __init__(self, spade: nn.Module, num_classes: int, max_density: float = 0.5):
+    def __init__(self, spade: nn.Module, num_classes: int, max_density: float = 0.5, cache: dict | None = None):
         super().__init__()
         self.spade, self.num_classes, self.max_density = spade, num_classes, max_density
+        self.cache = {} if cache is None else cache  # shared by the layers of one generator
         conv1 = spade.mlp_shared[0]
         if conv1.kernel_size != (3, 3) or spade.mlp_gamma.kernel_size != (3, 3):
             raise ValueError("boundary-sparse SPADE is written for 3x3 modulation convolutions")
@@ -32,6 +35,11 @@ class SparseSPADE(nn.Module):
         hidden = w1.shape[0]
         # per tap, per input channel: the hidden-layer contribution; one extra zero row for outside the image
         self.w1 = torch.cat([w1.permute(2, 3, 1, 0).reshape(9, -1, hidden), w1.new_zeros(9, 1, hidden)], 1)
+        if self.has_edge:  # the edge channel is 0/1: fold it into the row index (class + K * edge), one gather per tap
+            cls, edge = self.w1[:, :num_classes], self.w1[:, num_classes : num_classes + 1]
+            self.w1_rows = torch.cat([cls, cls + edge, w1.new_zeros(9, 1, hidden)], 1)
+        else:
+            self.w1_rows = self.w1
         self.b1 = conv1.bias.detach()
         wg, wb = spade.mlp_gamma.weight.detach(), spade.mlp_beta.weight.detach()
         # (9 * hidden, 2C): gamma and beta in one matmul, rows ordered tap-major as the gathered patches
@@ -67,19 +75,16 @@ class SparseSPADE(nn.Module):
     def _convolved(self, labels, edges, boundary, at: torch.Tensor) -> torch.Tensor:
         b, h, w = labels.shape
         hid = self.w1.shape[2]
-        zero_row = self.w1.shape[1] - 1  # index of the all-zero weight row: outside the image
+        zero_row = self.w1_rows.shape[1] - 1  # index of the all-zero weight row: outside the image
         # layer 1 once per pixel of S1 = the boundary pixels' 3x3 neighbourhoods (inside the image)
         ring = F.max_pool2d(boundary.float()[:, None], 3, 1, 1)[:, 0] > 0
         s1 = ring.nonzero()
         bb, y, x = s1[:, 0], s1[:, 1] + 2, s1[:, 2] + 2
-        pad_lab = F.pad(labels, (2, 2, 2, 2), value=zero_row)
-        pad_edge = F.pad(edges.float(), (2, 2, 2, 2)) if edges is not None else None
+        rows = labels if edges is None else labels + self.num_classes * (edges > 0)
+        pad_rows = F.pad(rows, (2, 2, 2, 2), value=zero_row)
         acc = self.b1.expand(len(s1), hid).clone()
         for t in range(9):
-            dy, dx = t // 3 - 1, t % 3 - 1
-            acc += self.w1[t][pad_lab[bb, y + dy, x + dx]]
-            if pad_edge is not None:
-                acc += pad_edge[bb, y + dy, x + dx][:, None] * self.w1[t, zero_row - 1]
+            acc += self.w1_rows[t][pad_rows[bb, y + t // 3 - 1, x + t % 3 - 1]]
         hidden = torch.cat([torch.relu(acc), acc.new_zeros(1, hid)])  # last row: zero padding of layer 2
         # where each S1 pixel's activations sit; everything else (incl. outside the image) -> the zero row
         row = torch.full((b, h + 2, w + 2), len(s1), dtype=torch.long, device=labels.device)
@@ -90,12 +95,33 @@ class SparseSPADE(nn.Module):
         return hidden[taps].view(len(at), 9 * hid) @ self.w2 + self.b2
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
-        seg = F.interpolate(seg, size=x.shape[2:], mode="nearest")
-        labels = seg[:, : self.num_classes].argmax(1)
-        edges = seg[:, self.num_classes] if self.has_edge else None
-        boundary = self.boundary(labels, edges)
-        if boundary.float().mean() > self.max_density:  # too many boundaries: dense convolutions are cheaper
+        labels, edges, boundary, density = self._maps(seg, tuple(x.shape[2:]))
+        if density > self.max_density:  # too many boundaries: the dense convolutions are cheaper
             return self.spade(x, seg)
+        return self._sparse(x, labels, edges, boundary)
+
+    def _maps(self, seg: torch.Tensor, size: tuple[int, int]):
+        """Labels, edges, boundary mask and density at `size`, shared by all layers of one forward.
+
+        The cache holds the semantic tensor itself (compared by identity and version), so a new
+        input can never be mistaken for the last one.
+        """
+        cache = self.cache
+        version = None if seg.is_inference() else seg._version  # inference tensors keep no version counter
+        if cache.get("seg") is not seg or cache.get("version") != version:
+            cache.clear()
+            cache.update(seg=seg, version=version)
+            cache["full"] = (seg[:, : self.num_classes].argmax(1), seg[:, self.num_classes] if self.has_edge else None)
+        if size not in cache:
+            labels, edges = cache["full"]
+            if labels.shape[1:] != size:  # nearest resizing picks the same pixels as SPADE's resized one-hot
+                labels = F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+                edges = F.interpolate(edges[:, None], size=size, mode="nearest")[:, 0] if edges is not None else None
+            boundary = self.boundary(labels, edges)
+            cache[size] = (labels, edges, boundary, float(boundary.float().mean()))
+        return cache[size]
+
+    def _sparse(self, x, labels, edges, boundary=None) -> torch.Tensor:
         gamma, beta = self.modulation(labels, edges, boundary)
         return torch.addcmul(beta, self.spade.param_free_norm(x), gamma.add_(1))
 
@@ -105,8 +131,44 @@ def sparsify(model: nn.Module, max_density: float = 0.5) -> nn.Module:
     from ..models.spade import SPADE
 
     k = model.config.num_classes
+    cache: dict = {}
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, SPADE):
-                setattr(module, child_name, SparseSPADE(child, k, max_density))
+                setattr(module, child_name, SparseSPADE(child, k, max_density, cache))
     return model
+
+
+def calibrate(model: nn.Module, *inputs, repeats: int = 2) -> list[dict]:
+    """Set each sparse layer's fallback density from timings on a sample input (at export/setup time).
+
+    Per layer: the sample's boundary density d, the dense time and the sparse time; the sparse cost
+    grows with the boundary pixels, so the break-even density is d * dense / sparse.
+    """
+    layers = [m for m in model.modules() if isinstance(m, SparseSPADE)]
+    captured: dict[SparseSPADE, tuple] = {}
+    hooks = [m.register_forward_pre_hook(lambda m, args: captured.setdefault(m, args)) for m in layers]
+    with torch.inference_mode():
+        model(*inputs)
+    for h in hooks:
+        h.remove()
+    report = []
+    with torch.inference_mode():
+        for layer in layers:
+            x, seg = captured[layer]
+            labels, edges, _, density = layer._maps(seg, tuple(x.shape[2:]))
+
+            dense = _timed(repeats, layer.spade, x, seg)
+            sparse = _timed(repeats, layer._sparse, x, labels, edges)
+            layer.max_density = min(1.0, density * dense / max(sparse, 1e-9))
+            report.append({"size": tuple(x.shape[2:]), "density": density, "dense_ms": dense * 1e3,
+                           "sparse_ms": sparse * 1e3, "max_density": layer.max_density})  # fmt: skip
+    return report
+
+
+def _timed(repeats: int, fn, *args) -> float:
+    fn(*args)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn(*args)
+    return (time.perf_counter() - t) / repeats

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -324,10 +326,22 @@ def train(cfg: TrainConfig) -> Trainer:
             print(f"resuming {trainer.out} at step {trainer.step}/{cfg.steps}")
         if cfg.vgg_weights is None and cfg.lambda_vgg:
             print("VGG perceptual loss off: pass --vgg_weights PATH (torchvision vgg19 weights) to use it")
+    # SIGTERM (schedulers, `kill`, preemption) saves like Ctrl-C; jobs started with `nohup ... &`
+    # from a script ignore SIGINT, so SIGTERM is often the only way to stop them cleanly
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         trainer.fit()
     except KeyboardInterrupt:
         trainer.save()  # keep the work done since the last checkpoint
         if trainer.rank == 0:
             print(f"interrupted: saved {trainer.out / CHECKPOINT} at step {trainer.step}")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return trainer
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt

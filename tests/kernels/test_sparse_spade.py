@@ -72,5 +72,44 @@ def test_sparsified_generator_equals_the_dense_one():
         sem = model.prepare(labels[None], instance[None])
         z = None
         dense = model(sem, z)
-        sparse = sparsify(model, max_density=1.1)(sem, z)
-    torch.testing.assert_close(sparse, dense, atol=1e-4, rtol=1e-4)
+        sparse_model = sparsify(model, max_density=1.1)
+        sparse = sparse_model(sem, z)
+        torch.testing.assert_close(sparse, dense, atol=1e-4, rtol=1e-4)
+        # a second map through the same layers: the per-forward label cache must not serve the first
+        other = (labels + 5) % 35
+        sem2 = model.prepare(other[None], other[None])
+        sparse2 = sparse_model(sem2, z)
+        assert not torch.allclose(sparse2, sparse)
+        torch.testing.assert_close(sparse2, _dense_copy(sparse_model)(sem2, z), atol=1e-4, rtol=1e-4)
+
+
+def _dense_copy(sparse_model):
+    """The generator with every SparseSPADE swapped back for the dense SPADE layer it wraps."""
+    import copy
+
+    model = copy.deepcopy(sparse_model)
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, SparseSPADE):
+                setattr(module, name, child.spade)
+    return model
+
+
+def test_calibration_sets_a_fallback_density_per_layer_and_keeps_outputs_exact():
+    from rtgan.kernels.sparse_spade import calibrate
+    from rtgan.models import get_model
+    from rtgan.models.init import init_weights
+
+    model = init_weights(get_model("spade-cityscapes", ngf=8)).eval()
+    labels = torch.from_numpy(L.layout(5, 64, 128).astype(np.int64)) % 35
+    with torch.no_grad():
+        sem = model.prepare(labels[None], labels[None])
+        dense = model(sem)
+        sparse = sparsify(model)
+        report = calibrate(sparse, sem, repeats=1)
+        out = sparse(sem)
+    layers = [m for m in sparse.modules() if isinstance(m, SparseSPADE)]
+    assert len(report) == len(layers) > 0
+    assert all(0 <= r["max_density"] <= 1 and 0 <= r["density"] <= 1 for r in report)
+    assert [m.max_density for m in layers] == [r["max_density"] for r in report]
+    torch.testing.assert_close(out, dense, atol=1e-4, rtol=1e-4)

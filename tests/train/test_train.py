@@ -206,3 +206,34 @@ def test_ddp_two_processes_with_gloo(tmp_path):
     assert [r["step"] for r in ranks] == [2, 2]
     assert ranks[0]["total"] == pytest.approx(ranks[1]["total"], rel=0, abs=1e-9)  # DDP kept them in sync
     assert (tmp_path / "checkpoint" / "train_state.json").is_file()  # rank 0 wrote it
+
+
+_SIGTERM_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch
+    sys.path.insert(0, {tests!r})
+    from test_train import config
+    from rtgan.train import train
+    torch.set_num_threads(1)
+    train(config("asapnet", {out!r}, steps=100000, log_every=1))
+    """
+)
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    script = tmp_path / "term.py"
+    script.write_text(_SIGTERM_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "losses.jsonl").is_file() or len((tmp_path / "losses.jsonl").read_text().splitlines()) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "interrupted: saved" in out
+    state = json.loads((tmp_path / "checkpoint" / "train_state.json").read_text())
+    assert state["step"] >= 2
