@@ -123,12 +123,15 @@ def compile_variant(v: Variant, arch: int, out: Path | None = None) -> dict:
     }
 
 
-def compile_all(archs=ARCHS, out: Path | None = None) -> list[dict]:
+def compile_all(archs=ARCHS, out: Path | None = None, names: list[str] | None = None) -> list[dict]:
     if triton is None:
         raise RuntimeError("Triton is not installed: pip install 'rtgan[kernels]'")
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
         raise RuntimeError("TRITON_INTERPRET is set: kernels are interpreted, not compiled; unset it for AOT")
-    return [compile_variant(v, a, out) for v in variants() for a in archs]
+    chosen = [v for v in variants() if names is None or v.name in names]
+    if names is not None and len(chosen) != len(set(names)):
+        raise ValueError(f"unknown kernel variants: {sorted(set(names) - {v.name for v in chosen})}")
+    return [compile_variant(v, a, out) for v in chosen for a in archs]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -151,8 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, help="write the cubins here")
     ap.add_argument("--markdown", action="store_true", help="print the resource table")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    ap.add_argument("--only", nargs="+", metavar="VARIANT", help="compile these variants only")
     args = ap.parse_args(argv)
-    rows = compile_all(tuple(args.arch or ARCHS), args.out)
+    rows = compile_all(tuple(args.arch or ARCHS), args.out, args.only)
     print(json.dumps(rows) if args.json else markdown(rows) if args.markdown else "\n".join(map(str, rows)))
 
 
