@@ -105,6 +105,7 @@ class Demo:
         self.interrupted = False
         self.snapshots = 0
         self.help = False
+        self._summary, self._summary_at = {}, 0.0
         self.window: Window | None = None
         self.recorder: Recorder | None = None
 
@@ -136,8 +137,12 @@ class Demo:
 
     # --- the display stage (main thread) ---
     def frame(self, packet: Packet) -> np.ndarray:
+        now = time.perf_counter()
+        if now - self._summary_at > 0.25:  # medians over the ring buffers: a few times a second, not per frame
+            self._summary, self._summary_at = self.stats.summary(), now
         lines = overlay_lines(
-            self.stats,
+            self._summary,
+            self.stats.fps(),
             packet.model,
             self.painter.engine.backend_name,
             self.pipeline.paused.is_set(),
@@ -283,8 +288,7 @@ class Demo:
         elif ch == "p":
             self.painting_mode = not self.painting_mode
             if self.painting_mode and last is not None and self.source.current is self.live:
-                canvas.labels = last.labels.astype(canvas.labels.dtype)  # paint over what was on screen
-                canvas.version += 1
+                canvas.set_labels(last.labels)  # paint over what was on screen
             self.source.set(CanvasSource(canvas, self.config.fps) if self.painting_mode else self.live)
         elif self.painting_mode:
             self._paint_key(key, ch, window)

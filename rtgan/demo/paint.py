@@ -35,6 +35,7 @@ class Canvas:
         if start is not None:
             self.labels[:] = self._fit(start)
         self._last: tuple[int, int] | None = None
+        self._legend_key, self._legend = None, None
 
     @property
     def brush_id(self) -> int:
@@ -109,7 +110,11 @@ class Canvas:
         image = cv2().imread(str(path), cv2().IMREAD_UNCHANGED)
         if image is None:
             raise InputError(f"{path}: not a readable label-map image")
-        labels = self._fit(labels_from_png(image if image.ndim == 2 else image[..., 2::-1], self.palette))
+        self.set_labels(labels_from_png(image if image.ndim == 2 else image[..., 2::-1], self.palette))
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        """Replace the whole map (undoable), fitted to the canvas and checked against its classes."""
+        labels = self._fit(labels)
         with self._lock:
             self._undo.append(self.labels.copy())
             self.labels = labels.astype(self.labels.dtype)
@@ -126,6 +131,12 @@ class Canvas:
 
     def legend(self, width: int, height: int = 20) -> np.ndarray:
         """A strip of class swatches (uint8 RGB), the selected one outlined; `class_at` inverts it."""
+        key = (width, height, self.brush)
+        if self._legend_key != key:  # drawn once per brush change, not per frame
+            self._legend_key, self._legend = key, self._draw_legend(width, height)
+        return self._legend
+
+    def _draw_legend(self, width: int, height: int) -> np.ndarray:
         lut = palette_lut(self.palette, max(256, max(self.ids) + 1))
         strip = np.zeros((height, width, 3), np.uint8)
         n = len(self.ids)

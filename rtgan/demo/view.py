@@ -61,14 +61,16 @@ def compose(
     return frame
 
 
-def overlay_lines(stats, model: str, backend: str, paused: bool, recording: bool, paint: bool) -> list[str]:
-    s = stats.summary()
+def overlay_lines(
+    s: dict, fps: float, model: str, backend: str, paused: bool, recording: bool, paint: bool
+) -> list[str]:
+    """The overlay's two lines from a `Stats.summary()` and the current frame rate."""
     stages = "  ".join(
         f"{n} {s[f'{n}_ms']['median']:.0f}" for n in ("capture", "segment", "paint", "display") if f"{n}_ms" in s
     )
     flags = "".join([" PAUSED" if paused else "", " REC" if recording else "", " PAINT" if paint else ""])
     latency = s.get("end_to_end_ms", {}).get("median", 0)
-    return [f"{stats.fps():.1f} fps  latency {latency:.0f} ms{flags}", f"{model} ({backend})  ms: {stages}"]
+    return [f"{fps:.1f} fps  latency {latency:.0f} ms{flags}", f"{model} ({backend})  ms: {stages}"]
 
 
 def display_available() -> bool:

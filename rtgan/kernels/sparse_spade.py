@@ -34,19 +34,19 @@ class SparseSPADE(nn.Module):
         w1 = conv1.weight.detach()  # (hidden, K[+1], 3, 3)
         hidden = w1.shape[0]
         # per tap, per input channel: the hidden-layer contribution; one extra zero row for outside the image
-        self.w1 = torch.cat([w1.permute(2, 3, 1, 0).reshape(9, -1, hidden), w1.new_zeros(9, 1, hidden)], 1)
+        taps = w1.permute(2, 3, 1, 0).reshape(9, -1, hidden)
+        cls, zero = taps[:, :num_classes], w1.new_zeros(9, 1, hidden)
         if self.has_edge:  # the edge channel is 0/1: fold it into the row index (class + K * edge), one gather per tap
-            cls, edge = self.w1[:, :num_classes], self.w1[:, num_classes : num_classes + 1]
-            self.w1_rows = torch.cat([cls, cls + edge, w1.new_zeros(9, 1, hidden)], 1)
+            self.w1_rows = torch.cat([cls, cls + taps[:, num_classes:], zero], 1)
         else:
-            self.w1_rows = self.w1
+            self.w1_rows = torch.cat([cls, zero], 1)
         self.b1 = conv1.bias.detach()
         wg, wb = spade.mlp_gamma.weight.detach(), spade.mlp_beta.weight.detach()
         # (9 * hidden, 2C): gamma and beta in one matmul, rows ordered tap-major as the gathered patches
         self.w2 = torch.cat([wg, wb], 0).permute(2, 3, 1, 0).reshape(9 * hidden, -1)
         self.b2 = torch.cat([spade.mlp_gamma.bias.detach(), spade.mlp_beta.bias.detach()])
         # the tables: a pixel whose whole 5x5 window is class k sees 9 copies of the same column per layer
-        pure = torch.relu(self.w1[:, :num_classes].sum(0) + self.b1)  # (K, hidden)
+        pure = torch.relu(cls.sum(0) + self.b1)  # (K, hidden)
         self.table = pure @ self.w2.view(9, hidden, -1).sum(0) + self.b2  # (K, 2C)
 
     def modulation(self, labels: torch.Tensor, edges: torch.Tensor | None, boundary: torch.Tensor | None = None):
@@ -74,7 +74,7 @@ class SparseSPADE(nn.Module):
 
     def _convolved(self, labels, edges, boundary, at: torch.Tensor) -> torch.Tensor:
         b, h, w = labels.shape
-        hid = self.w1.shape[2]
+        hid = self.w1_rows.shape[2]
         zero_row = self.w1_rows.shape[1] - 1  # index of the all-zero weight row: outside the image
         # layer 1 once per pixel of S1 = the boundary pixels' 3x3 neighbourhoods (inside the image)
         ring = F.max_pool2d(boundary.float()[:, None], 3, 1, 1)[:, 0] > 0
