@@ -185,6 +185,7 @@ class Trainer:
             self.g_step = nn.parallel.DistributedDataParallel(self.g_step, device_ids=ids)
             self.d_model = nn.parallel.DistributedDataParallel(self.discriminator, device_ids=ids)
         self.step = 0
+        self.stop_requested = False  # set by SIGTERM; the loop stops after the current step
         self.dataset = make_dataset(cfg)
         self.history: list[dict[str, float]] = []
         self.elapsed = 0.0  # training seconds over all pieces of the run
@@ -311,6 +312,8 @@ class Trainer:
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                     self.save()
                     tick = time.perf_counter()  # saving is not training time
+                if self.stop_requested:  # SIGTERM: stop between steps, with the logs closed properly
+                    break
         log.close()
         return self.history
 
@@ -328,20 +331,22 @@ def train(cfg: TrainConfig) -> Trainer:
             print("VGG perceptual loss off: pass --vgg_weights PATH (torchvision vgg19 weights) to use it")
     # SIGTERM (schedulers, `kill`, preemption) saves like Ctrl-C; jobs started with `nohup ... &`
     # from a script ignore SIGINT, so SIGTERM is often the only way to stop them cleanly
+    # SIGTERM only sets a flag that the loop checks between steps: an exception raised at an
+    # arbitrary point could leave the TensorBoard writer's lock held and hang the exit
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = signal.signal(signal.SIGTERM, lambda *_: setattr(trainer, "stop_requested", True))
+    interrupted = False
     try:
         trainer.fit()
+        interrupted = trainer.stop_requested
     except KeyboardInterrupt:
-        trainer.save()  # keep the work done since the last checkpoint
-        if trainer.rank == 0:
-            print(f"interrupted: saved {trainer.out / CHECKPOINT} at step {trainer.step}")
+        interrupted = True
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        trainer.save()  # keep the work done since the last checkpoint
+        if trainer.rank == 0:
+            print(f"interrupted: saved {trainer.out / CHECKPOINT} at step {trainer.step}")
     return trainer
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
