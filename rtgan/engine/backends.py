@@ -66,11 +66,23 @@ class OpenVINOBackend:
 
 
 class TorchBackend:
-    """The reference: the saved generator run eagerly (prepare + forward + uint8 conversion)."""
+    """The reference: the saved generator run eagerly (prepare + forward + uint8 conversion).
+
+    On CUDA with Triton installed, SPADE and ASAPNet run instead as the `kernels` inference graph,
+    whose fused norm-denorm and pixelwise MLP are rtgan's Triton kernels (`kernels=False` opts out;
+    `kernels=True` elsewhere runs the same graph on the ops' PyTorch references).
+    """
 
     name = "torch"
 
-    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        manifest: dict,
+        device: str | None = None,
+        threads: int | None = None,
+        kernels: bool | None = None,
+    ):
         torch = _require("torch", "torch")
         from ..models import load
 
@@ -78,11 +90,29 @@ class TorchBackend:
             raise BackendUnavailable(f"{directory} holds no PyTorch model (export with backend='torch')")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load(directory / "model", device=self.device)
+        if kernels is None:
+            import importlib.util
+
+            kernels = self.device.startswith("cuda") and importlib.util.find_spec("triton") is not None
+        self.kernels = kernels and self.model.config.arch in ("spade", "asapnet")
+        self.graph = None
+        if self.kernels:
+            from ..export.graph import inference_graph
+            from ..export.rewrite import Rewrites
+
+            size = manifest["height"], manifest["width"]
+            self.graph = inference_graph(self.model, *size, Rewrites(kernels=True)).to(self.device)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        from ..export import reference_image
+        if self.graph is None:
+            from ..export import reference_image
 
-        return reference_image(self.model, feeds)
+            return reference_image(self.model, feeds)
+        import torch
+
+        with torch.inference_mode():
+            args = [torch.from_numpy(feeds[n]).to(self.device) for n in self.graph.input_names()]
+            return self.graph(*args).cpu().numpy()
 
 
 class TensorRTBackendAdapter:

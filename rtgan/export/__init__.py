@@ -10,7 +10,9 @@
 
 Every artifact directory also holds the ONNX graph and `manifest.json`; it is written to a
 temporary directory and renamed into place, and an existing artifact built from the same weights
-and options (the cache key) is reused.
+and options (the cache key) is reused. `plugins=True` also writes `model.plugins.onnx`, the graph
+with rtgan's fused kernels as TensorRT plugin nodes (`rtgan.export.plugins`); a `tensorrt` plan is
+then built from it, with the kernels embedded.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ..engine.contract import (
     STYLE_FILE,
 )
 from ..engine.manifest import ArtifactError, installed_version, read_manifest, sha256_file
+from ..errors import ConfigError
 from ..utils.atomic import atomic_dir
 from .formats import FORMATS, check_precision, get_format
 from .graph import inference_graph
@@ -51,6 +54,7 @@ from .rewrite import DEFAULT, Rewrites, to_uint8
 __all__ = ["FORMATS", "Rewrites", "export", "model_digest", "model_feeds", "psnr", "reference_image", "sample_feeds"]
 
 CACHE = CACHE_ROOT / "artifacts"
+PLUGIN_ONNX_FILE = "model.plugins.onnx"
 
 
 def model_digest(model: nn.Module) -> str:
@@ -158,10 +162,13 @@ def export(
     force: bool = False,
     progress: bool = True,
     verify: bool = True,
+    plugins: bool = False,
 ) -> Path:
     """Export `model` for `backend` at a fixed height x width; returns the artifact directory."""
     fmt = get_format(backend)
     check_precision(fmt, precision)
+    if plugins and precision != "fp32":
+        raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
     model.config.check_size(height, width)
     model = model.eval()
     digest = model_digest(model)
@@ -177,6 +184,7 @@ def export(
         rewrites=dataclasses.asdict(rewrites),
         compute_capability=compute_capability,
         libraries=libs,
+        plugins=plugins,
     )
     key = _cache_key(digest, key_fields)
     c = model.config
@@ -222,6 +230,17 @@ def export(
             export_onnx(graph, tmp / ONNX_FILE)
             if precision == "fp16":
                 to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
+        if plugins:
+            with stage("export the plugin-node ONNX"):
+                from .plugins import export_plugin_onnx, plugin_nodes
+
+                kernel_graph = inference_graph(model, height, width, dataclasses.replace(rewrites, kernels=True))
+                export_plugin_onnx(kernel_graph, tmp / PLUGIN_ONNX_FILE)
+                ops: dict[str, int] = {}
+                for node in plugin_nodes(tmp / PLUGIN_ONNX_FILE):
+                    ops[node["op_type"]] = ops.get(node["op_type"], 0) + 1
+                manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": "rtgan", "nodes": ops,
+                                       "in_plan": fmt.backend == "tensorrt"}  # fmt: skip
         if graph.uses_z and getattr(model, "encoder", None) is not None:
             with stage("export the style encoder"):
                 from .graph import StyleEncoderGraph
@@ -233,6 +252,7 @@ def export(
             with stage("verify ONNX Runtime against the PyTorch reference"):
                 manifest["fidelity"] = _verify(model, tmp / ONNX_FILE, manifest)
         files = [ONNX_FILE] + ([STYLE_FILE] if "style_encoder" in manifest else [])
+        files += [PLUGIN_ONNX_FILE] if plugins else []
         if fmt.backend == "openvino":
             with stage("convert to OpenVINO IR"):
                 files += _export_openvino(tmp / ONNX_FILE, tmp / fmt.artifact)
@@ -246,13 +266,15 @@ def export(
             with stage(f"build the {fmt.backend} plan"):
                 from .tensorrt import build_plan
 
+                with_plugins = plugins and fmt.backend == "tensorrt"
                 meta = build_plan(
-                    tmp / ONNX_FILE,
+                    tmp / (PLUGIN_ONNX_FILE if with_plugins else ONNX_FILE),
                     tmp / fmt.artifact,
                     flavor=fmt.backend,
                     max_batch=max_batch,
                     compute_capability=compute_capability,
                     progress=False,
+                    plugins=with_plugins,
                 )
                 manifest["target"] = {"device": "cuda", "gpu_arch": meta["compute_capability"]}
                 manifest["plan"] = {k: meta[k] for k in ("library", "version", "plan_bytes", "build_seconds")}

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="artifact directory (default: the rtgan cache)")
     ap.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
     ap.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    ap.add_argument(
+        "--plugins",
+        action="store_true",
+        help="also write model.plugins.onnx (fused kernels as TensorRT plugin nodes); tensorrt builds from it",
+    )
     args = ap.parse_args(argv)
     try:
         from . import export
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             max_batch=args.max_batch,
             force=args.force,
             verify=not args.no_verify,
+            plugins=args.plugins,
         )
     except RtganError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -42,7 +42,8 @@ class _Graph(nn.Module):
         if self.label_lut is not None:  # dataset ids -> class channels; the engine has checked them
             labels = self.label_lut[labels]
         edges = instance_edges(args["instance"]) if self.uses_instance else None
-        return to_uint8(self.paint(labels, edges, args.get("z")))
+        image = self.paint(labels, edges, args.get("z"))
+        return image if image.dtype == torch.uint8 else to_uint8(image)  # a kernel may write uint8 itself
 
 
 class _SPADEBlock(nn.Module):
@@ -57,8 +58,8 @@ class _SPADEBlock(nn.Module):
 
     def forward(self, x, labels, edges):
         x_s = self.conv_s(self.norm_s(x, labels, edges)) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, labels, edges), 0.2))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, labels, edges), 0.2))
+        dx = self.conv_0(self.norm_0(x, labels, edges, 0.2))
+        dx = self.conv_1(self.norm_1(dx, labels, edges, 0.2))
         return x_s + dx
 
 
@@ -125,6 +126,12 @@ class ASAPNetGraph(_Graph):
         else:
             self.rest = nn.Sequential(*layers)
         self.gather_mlp = rewrites.label_gather
+        self.kernel = rewrites.kernels
+        if self.kernel:
+            import rtgan.kernels.ops  # noqa: F401  (registers torch.ops.rtgan)
+
+            if c.hr_coor != "cosine" or len(set(c.mlp_channels[1:-1])) != 1:
+                raise ConfigError("the fused ASAPNet kernel needs hr_coor='cosine' and hidden layers of one width")
         self.edges_in_mlp = self.uses_instance and not c.lr_instance
         coords = cosine_coords(self.tile, self.tile, self.tile) if c.hr_coor == "cosine" else None
         # (tile*tile, n_coords): position codes repeat with the tile, so one tile's codes serve all
@@ -149,6 +156,11 @@ class ASAPNetGraph(_Graph):
         return x.view(b, c, h // k, k, w // k, k).permute(0, 2, 4, 3, 5, 1).reshape(b, h // k, w // k, k * k, c)
 
     def _mlp(self, labels, edges, params):
+        if self.kernel:  # fused: uint8 (B, H, W, 3) straight from the op
+            c = self.config
+            mlp_edges = edges[:, 0] if self.edges_in_mlp else None
+            return torch.ops.rtgan.asap_pixel_mlp(labels, params, c.num_classes, list(self.channels), self.tile,
+                                                  mlp_edges, True)  # fmt: skip
         b, _, hl, wl = params.shape
         k, ch = self.tile, self.channels
         p = params.permute(0, 2, 3, 1)  # (B, hl, wl, P)

@@ -6,7 +6,9 @@ Each rewrite is switchable (`Rewrites`) and tested for equality with the unrewri
   `((x - m) a)(1 + g) + b = x * a(1 + g) + (-m a (1 + g) + b)`, both factors produced by convs;
 - SPADE's gamma and beta convolutions merged into one conv with twice the outputs;
 - a convolution whose input is a one-hot label map computed as a sum of per-class weight rows
-  gathered at each kernel offset (`LabelConv`), instead of a dense conv over label_nc channels.
+  gathered at each kernel offset (`LabelConv`), instead of a dense conv over label_nc channels;
+- `kernels`: SPADE's norm-denorm-activation and ASAPNet's pixelwise MLP as rtgan's custom ops
+  (`rtgan.kernels.ops`): Triton on CUDA, TensorRT plugin nodes in ONNX, references on the CPU.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ class Rewrites:
     a 36-channel one-hot conv is cheap for oneDNN while nine 128-wide gathers are memory-bound)."""
 
     fold_spectral: bool = True
-    fold_norm: bool = True
+    fold_norm: bool = True  # not with `kernels`: the fused kernel takes the statistics
     merge_gamma_beta: bool = False
     label_gather: bool = False
+    kernels: bool = False
 
     @classmethod
     def none(cls) -> "Rewrites":
@@ -185,12 +188,15 @@ class FastSPADE(nn.Module):
         self.shared = label_conv(conv0, num_classes, pad, "zeros", rewrites.label_gather)
         norm = spade.param_free_norm
         self.instance = isinstance(norm, (nn.InstanceNorm2d, InstanceNormAsGroupNorm))
-        self.fold = rewrites.fold_norm and not self.instance
+        self.kernel = rewrites.kernels
+        self.fold = rewrites.fold_norm and not self.instance and not self.kernel
         self.merge = rewrites.merge_gamma_beta
-        self.norm = norm
+        self.norm, self.eps = norm, norm.eps
         wg, bg = spade.mlp_gamma.weight.detach(), spade.mlp_gamma.bias.detach()
         wb, bb = spade.mlp_beta.weight.detach(), spade.mlp_beta.bias.detach()
-        if self.fold:
+        if self.kernel:  # the op computes (1 + gamma) itself
+            import rtgan.kernels.ops  # noqa: F401  (registers torch.ops.rtgan)
+        elif self.fold:
             a = torch.rsqrt(norm.running_var + norm.eps)
             c = -norm.running_mean * a
             wg, bg, wb, bb = (a.view(-1, 1, 1, 1) * wg, a * (1 + bg), c.view(-1, 1, 1, 1) * wg + wb, c * (1 + bg) + bb)
@@ -206,12 +212,20 @@ class FastSPADE(nn.Module):
             self.beta = nn.Conv2d(wg.shape[1], self.channels, wg.shape[-1], padding=pad)
             self.gamma.weight.data, self.gamma.bias.data, self.beta.weight.data, self.beta.bias.data = wg, bg, wb, bb
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x, labels, edges, slope: float | None = None) -> torch.Tensor:
+        """SPADE(x), followed by leaky ReLU(slope) when a slope is given."""
         actv = F.relu(self.shared(labels, edges))
         if self.merge:
             g, b = self.gamma_beta(actv).split(self.channels, 1)
         else:
             g, b = self.gamma(actv), self.beta(actv)
+        if self.kernel:
+            if self.instance:  # statistics from the graph's reductions, as the TensorRT plugin takes them
+                mean, var = x.mean((2, 3)), x.var((2, 3), unbiased=False)
+            else:
+                mean, var = self.norm.running_mean, self.norm.running_var
+            return torch.ops.rtgan.spade_norm_denorm(x, g, b, mean, var, self.eps, slope)
         if not self.fold:
             x = self.norm(x)
-        return x * g + b
+        x = x * g + b
+        return x if slope is None else F.leaky_relu(x, slope)

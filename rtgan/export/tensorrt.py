@@ -44,13 +44,23 @@ def build_plan(
     opt_batch: int = 1,
     max_batch: int = 4,
     progress: bool = True,
+    plugins: bool = False,
 ) -> dict:
-    """Build a plan for batch sizes [min_batch, max_batch] and write it atomically; returns its metadata."""
+    """Build a plan for batch sizes [min_batch, max_batch] and write it atomically; returns its metadata.
+
+    `plugins`: the ONNX has rtgan plugin nodes; their AOT kernels are compiled for the GPU and embedded.
+    """
     if not 1 <= min_batch <= opt_batch <= max_batch:
         raise ConfigError(f"need 1 <= min_batch <= opt_batch <= max_batch, got {min_batch}, {opt_batch}, {max_batch}")
     trt = import_tensorrt(flavor)
     # Resolved before any TensorRT object exists, since finding the target may have to probe the driver.
     target, target_name = _target(trt, flavor, compute_capability)
+    if plugins:
+        if flavor != "tensorrt":
+            raise ConfigError("rtgan's plugins need TensorRT's tensorrt.plugin; TensorRT-RTX cannot load them")
+        from ..kernels import trt_plugins
+
+        trt_plugins.register(int(target_name.removeprefix("SM")))
 
     logger = make_logger(trt)
     builder = trt.Builder(logger)

@@ -35,61 +35,45 @@ class Variant:
 
 
 def variants() -> list[Variant]:
-    """Every kernel variant the runtime can launch."""
+    """Every kernel variant the runtime can launch (signatures come from the kernels' own modules)."""
+    from . import asap_mlp as am
     from . import spade_norm as sn
 
     out = []
     for dt in ("fp32", "fp16"):
-        ptr = f"*{dt}"
-        out.append(Variant(
-            f"spade_plane_stats_{dt}", sn._plane_stats,
-            {"x_ptr": ptr, "part_ptr": "*fp32", "HW": "i32", "CHUNK": "i32", "PARTS": "i32", "BLOCK": "constexpr"},
-            {"BLOCK": sn.BLOCK},
-        ))  # fmt: skip
+        out.append(Variant(f"spade_plane_stats_{dt}", sn._plane_stats, *sn.stats_signature(dt)))
         for instance in (True, False):
-            sig = {
-                "x_ptr": ptr, "g_ptr": ptr, "b_ptr": ptr, "mean_ptr": "*fp32", "var_ptr": "*fp32",
-                "part_ptr": "*fp32", "y_ptr": ptr, "C": "i32", "HW": "i32", "PARTS": "i32",
-                "g_sn": "i32", "g_sc": "i32", "g_sp": "i32", "eps": "fp32", "slope": "fp32",
-                "INSTANCE": "constexpr", "ACT": "constexpr", "MAX_PARTS": "constexpr", "BLOCK": "constexpr",
-            }  # fmt: skip
-            consts = {"INSTANCE": instance, "ACT": True, "MAX_PARTS": sn.MAX_PARTS, "BLOCK": sn.BLOCK}
-            mode = "instance" if instance else "running"
-            out.append(Variant(f"spade_norm_denorm_{mode}_{dt}", sn._norm_denorm, sig, consts))
-    from . import asap_mlp as am
-
+            mode = "instance" if instance else "stats"  # stats: running (C,) or per-sample (N, C), as the plugin
+            out.append(Variant(f"spade_norm_denorm_{mode}_{dt}", sn._norm_denorm, *sn.kernel_signature(dt, instance)))
     # ASAPNet: the bundled landscape model (15 classes, tile 16, width 32, depth 4) and Cityscapes'
     # (35 classes + instance edges, width 64, depth 5), fp32 and fp16 parameters, float and uint8 output
-    for tag, classes, edge, hid, depth in (("landscape", 15, False, 32, 4), ("cityscapes", 35, True, 64, 5)):
+    for tag, classes, edges, hid, depth in (("landscape", 15, False, 32, 4), ("cityscapes", 35, True, 64, 5)):
+        channels = [classes + edges + 16] + [hid] * (depth - 1) + [3]
         for dt in ("fp32", "fp16"):
             for u8 in (False, True):
-                sig = {
-                    "labels_ptr": "*i32", "edge_ptr": f"*{dt}" if edge else "*i32", "params_ptr": f"*{dt}",
-                    "out_ptr": "*u8" if u8 else f"*{dt}", "H": "i32", "W": "i32", "HL": "i32", "WL": "i32", "P": "i32",
-                    **{k: "constexpr" for k in ("NUM_CLASSES", "HAS_EDGE", "TILE", "NFREQ", "HID", "HID_P", "N_MID",
-                                                "CODE_P", "BLOCK_P", "UINT8", "PREC")},
-                }  # fmt: skip
-                consts = dict(
-                    NUM_CLASSES=classes, HAS_EDGE=edge, TILE=16, NFREQ=4, HID=hid, HID_P=am._pow2(hid),
-                    N_MID=depth - 2, CODE_P=16, BLOCK_P=am.BLOCK_P, UINT8=u8, PREC="ieee" if dt == "fp32" else "tf32",
-                )  # fmt: skip
-                warps = am.num_warps(hid, dt == "fp32")
+                sig, consts, warps = am.kernel_signature(dt, classes, channels, 16, edges, u8)
                 out.append(Variant(f"asap_mlp_{tag}_{dt}_{'u8' if u8 else dt}", am._asap_mlp, sig, consts, warps))
     return out
 
 
-def _ptxas_usage(ptx: str, arch: int) -> dict:
-    """Registers, spill bytes and stack from ptxas -v (Triton's own ptxas, so any PTX it emits is accepted)."""
+def ptxas(ptx: str, arch: int) -> tuple[bytes, str]:
+    """Assemble PTX with Triton's bundled ptxas -v (it accepts any PTX Triton emits) -> (cubin, ptxas log)."""
     from triton.backends.nvidia.compiler import get_ptxas
 
-    ptxas = get_ptxas(arch).path
+    tool = get_ptxas(arch).path
     sm = f"sm_{arch}a" if arch == 90 else f"sm_{arch}"
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "k.ptx"
+        src, dst = Path(tmp) / "k.ptx", Path(tmp) / "k.cubin"
         src.write_text(ptx)
-        res = subprocess.run([ptxas, "-v", f"-arch={sm}", str(src), "-o", str(Path(tmp) / "k.cubin")],
-                             capture_output=True, text=True, check=True)  # fmt: skip
-    info = res.stderr + res.stdout
+        res = subprocess.run([tool, "-v", f"-arch={sm}", str(src), "-o", str(dst)], capture_output=True, text=True)
+        if res.returncode:
+            raise RuntimeError(f"ptxas failed for sm_{arch}: {res.stderr.strip()[-2000:]}")
+        return dst.read_bytes(), res.stderr + res.stdout
+
+
+def _ptxas_usage(ptx: str, arch: int) -> dict:
+    """Registers, spill bytes and stack from ptxas -v."""
+    info = ptxas(ptx, arch)[1]
     regs = re.search(r"Used (\d+) registers", info)
     spill_st = re.search(r"(\d+) bytes spill stores", info)
     spill_ld = re.search(r"(\d+) bytes spill loads", info)
@@ -101,12 +85,18 @@ def _ptxas_usage(ptx: str, arch: int) -> dict:
     }
 
 
-def compile_variant(v: Variant, arch: int, out: Path | None = None) -> dict:
+def compile_kernel(fn, signature: dict, constexprs: dict, num_warps: int, arch: int, ptx_version: int | None = None):
+    """One Triton kernel compiled for `arch` (x10) with no GPU; `ptx_version` pins the PTX ISA (e.g. 84)."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    kernel = triton.compile(ASTSource(fn=v.fn, signature=v.signature, constexprs=v.constexprs),
-                            target=GPUTarget("cuda", arch, 32), options={"num_warps": v.num_warps})  # fmt: skip
+    options = {"num_warps": num_warps} | ({"ptx_version": ptx_version} if ptx_version else {})
+    return triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs),
+                          target=GPUTarget("cuda", arch, 32), options=options)  # fmt: skip
+
+
+def compile_variant(v: Variant, arch: int, out: Path | None = None) -> dict:
+    kernel = compile_kernel(v.fn, v.signature, v.constexprs, v.num_warps, arch)
     cubin, md = kernel.asm["cubin"], kernel.metadata
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

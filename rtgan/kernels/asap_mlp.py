@@ -55,8 +55,10 @@ if triton is not None:
 
     @triton.jit
     def _asap_mlp(
-        labels_ptr, edge_ptr, params_ptr, out_ptr,
+        # TensorRT's AOT plugin calling convention: input pointers, then int32 scalars, then outputs
+        labels_ptr, params_ptr, edge_ptr,
         H, W, HL, WL, P,
+        out_ptr,
         NUM_CLASSES: tl.constexpr, HAS_EDGE: tl.constexpr, TILE: tl.constexpr, NFREQ: tl.constexpr,
         HID: tl.constexpr, HID_P: tl.constexpr, N_MID: tl.constexpr, CODE_P: tl.constexpr,
         BLOCK_P: tl.constexpr, UINT8: tl.constexpr, PREC: tl.constexpr,
@@ -130,11 +132,6 @@ if triton is not None:
             tl.store(dst, img.to(out_ptr.dtype.element_ty), mask=m)
 
 
-def _precision(dtype: torch.dtype) -> str:
-    # fp32 parameters: exact fp32 products (TF32 would cost ~1e-3 of fidelity); fp16 runs on tensor cores anyway
-    return "ieee" if dtype == torch.float32 else "tf32"
-
-
 BLOCK_P = 64  # pixels per program: a quarter of a 16x16 cell
 
 
@@ -145,6 +142,35 @@ def num_warps(hidden: int, fp32: bool) -> int:
 
 def _pow2(n: int, least: int = 16) -> int:
     return max(least, 1 << (n - 1).bit_length())
+
+
+def launch_geometry(labels_shape, params_shape, tile, cdiv, block: int = BLOCK_P) -> tuple[tuple, tuple]:
+    """`_asap_mlp`'s grid and int32 scalars (H, W, HL, WL, P); params channels-last (B, HL, WL, P).
+
+    Shared by `asap_mlp` and the TensorRT plugin (symbolic dims: products and `cdiv` only).
+    """
+    b, h, w = labels_shape
+    _, hl, wl, p = params_shape
+    return (b * hl * wl, cdiv(tile * tile, block)), (h, w, hl, wl, p)
+
+
+def kernel_signature(
+    dtype: str, num_classes: int, channels: list[int], tile: int, edges: bool, uint8: bool
+) -> tuple[dict, dict, int]:
+    """`_asap_mlp`'s Triton signature, constants and warp count as `asap_mlp` launches it."""
+    hid, nfreq = channels[1], int(math.log2(tile))
+    consts = dict(
+        NUM_CLASSES=num_classes, HAS_EDGE=edges, TILE=tile, NFREQ=nfreq, HID=hid, HID_P=_pow2(hid),
+        N_MID=len(channels) - 3, CODE_P=_pow2(4 * nfreq), BLOCK_P=BLOCK_P, UINT8=uint8,
+        # fp32: exact products (TF32 would cost ~1e-3 of fidelity); fp16 runs on tensor cores anyway
+        PREC="ieee" if dtype == "fp32" else "tf32",
+    )  # fmt: skip
+    sig = {"labels_ptr": "*i32", "params_ptr": f"*{dtype}", "edge_ptr": f"*{dtype}" if edges else "constexpr"}
+    if not edges:
+        consts["edge_ptr"] = None
+    sig |= {k: "i32" for k in ("H", "W", "HL", "WL", "P")} | {"out_ptr": "*u8" if uint8 else f"*{dtype}"}
+    sig |= {k: "constexpr" for k in consts if k != "edge_ptr"}
+    return sig, consts, num_warps(hid, dtype == "fp32")
 
 
 def asap_mlp(
@@ -161,27 +187,25 @@ def asap_mlp(
     if triton is None:
         raise RuntimeError("Triton is not installed: pip install 'rtgan[kernels]'")
     b, h, w = labels.shape
-    hid, nfreq = channels[1], int(math.log2(tile))
+    nfreq = int(math.log2(tile))
     if channels[0] != num_classes + (edges is not None) + 4 * nfreq or channels[-1] != 3:
         raise ValueError(
             f"channels {channels} do not fit {num_classes} classes, edges={edges is not None}, tile {tile}"
         )
     if len(set(channels[1:-1])) != 1:
         raise ValueError("the fused kernel takes hidden layers of one width")
-    hl, wl = h // tile, w // tile
     # channels-last: each cell's parameters are contiguous, so the program's gathers stay in one run of memory
     p = params.permute(0, 2, 3, 1).contiguous()
     labels = labels.to(torch.int32).contiguous()
-    edge = edges.to(params.dtype).contiguous() if edges is not None else labels
+    edge = edges.to(params.dtype).contiguous() if edges is not None else None
     if uint8:
         out = torch.empty(b, h, w, 3, dtype=torch.uint8, device=labels.device)
     else:
         out = torch.empty(b, 3, h, w, dtype=params.dtype, device=labels.device)
-    grid = (b * hl * wl, triton.cdiv(tile * tile, block))
-    _asap_mlp[grid](
-        labels, edge, p, out, h, w, hl, wl, params.shape[1],
-        NUM_CLASSES=num_classes, HAS_EDGE=edges is not None, TILE=tile, NFREQ=nfreq, HID=hid, HID_P=_pow2(hid),
-        N_MID=len(channels) - 3, CODE_P=_pow2(4 * nfreq), BLOCK_P=block, UINT8=uint8, PREC=_precision(params.dtype),
-        num_warps=num_warps(hid, params.dtype == torch.float32),
-    )  # fmt: skip
+    dtype = "fp32" if params.dtype == torch.float32 else "fp16"
+    _, consts, warps = kernel_signature(dtype, num_classes, channels, tile, edges is not None, uint8)
+    consts.pop("edge_ptr", None)
+    consts["BLOCK_P"] = block
+    grid, scalars = launch_geometry(labels.shape, p.shape, tile, triton.cdiv, block)
+    _asap_mlp[grid](labels, p, edge, *scalars, out, **consts, num_warps=warps)
     return out

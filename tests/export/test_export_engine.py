@@ -47,6 +47,23 @@ def test_torch_backend_is_the_reference(tmp_path):
     assert single.shape == (h, w, 3)
 
 
+@pytest.mark.parametrize("variant", ["spade-vae", "asap-tile16"])
+def test_torch_backend_kernel_graph_equals_the_reference(variant, tmp_path):
+    # the torch backend's CUDA path (fused ops) on the CPU, where the ops run their references
+    from rtgan.engine.backends import TorchBackend
+
+    model, (h, w) = make(variant)
+    out = export(model, height=h, width=w, backend="torch", out=tmp_path / "t", progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    fused = TorchBackend(out, manifest, device="cpu", kernels=True)
+    assert fused.kernels and TorchBackend(out, manifest, device="cpu").graph is None  # CPU default: the model
+    feeds = sample_feeds(manifest, batch=2, seed=3)
+    got, ref = fused.infer(feeds), reference_image(model, feeds)
+    assert got.dtype == np.uint8 and got.shape == ref.shape
+    diff = np.abs(got.astype(int) - ref.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
 def test_cache_reuse_and_force(tmp_path):
     model, (h, w) = make("asap-tile16")
     a = export(model, height=h, width=w, out=tmp_path / "c", progress=False)

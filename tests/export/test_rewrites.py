@@ -55,8 +55,12 @@ def test_rewrite_equals_reference(variant, rewrites):
         edges = instance_edges(args[1]) if graph.uses_instance else None
         out = graph.paint(labels, edges, z)
         image = graph(*args)
-    err = (out - ref).abs().max().item()
-    assert err <= 1e-4, f"max abs error {err:.2e}"
+    if out.dtype == torch.uint8:  # the fused ASAPNet kernel writes the uint8 image itself
+        diff = (out.int() - to_uint8(ref).int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3, f"{(diff > 0).sum()} pixels differ"
+    else:
+        err = (out - ref).abs().max().item()
+        assert err <= 1e-4, f"max abs error {err:.2e}"
     assert image.dtype == torch.uint8 and image.shape == (labels.shape[0], *size, 3)
     assert (image.int() - to_uint8(ref).int()).abs().max() <= 1
 

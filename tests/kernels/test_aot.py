@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[2]
 # 2 cores) the bundled model's engine variant and the largest one (`python -m rtgan.kernels.aot` does all)
 CHOSEN = [
     "spade_plane_stats_fp32", "spade_plane_stats_fp16", "spade_norm_denorm_instance_fp32",
-    "spade_norm_denorm_instance_fp16", "spade_norm_denorm_running_fp32", "spade_norm_denorm_running_fp16",
+    "spade_norm_denorm_instance_fp16", "spade_norm_denorm_stats_fp32", "spade_norm_denorm_stats_fp16",
     "asap_mlp_landscape_fp16_u8", "asap_mlp_cityscapes_fp32_fp32",
 ]  # fmt: skip
 

@@ -46,6 +46,18 @@ def test_running_stats_mode_matches_reference(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (3, 4, 33, 65)])
+def test_per_sample_stats_equal_instance_mode(shape, dtype):
+    # the TensorRT plugin's instance norm: statistics (N, C) from the graph's reductions, passed in
+    x, gamma, beta = _inputs(shape, dtype)
+    mean, var = x.float().mean((2, 3)), x.float().var((2, 3), unbiased=False)
+    assert mean.shape == shape[:2]
+    got = norm_denorm(x, gamma, beta, mean, var)
+    torch.testing.assert_close(got, norm_denorm_reference(x, gamma, beta), **_tol(dtype))
+    torch.testing.assert_close(norm_denorm_reference(x, gamma, beta, mean, var), got, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("shape", [(2, 3, 5, 7), (2, 8, 40, 40)])
 def test_adain_mode_and_no_activation(shape, dtype):
     x, gamma, beta = _inputs(shape, dtype, adain=True)
