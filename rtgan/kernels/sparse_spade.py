@@ -6,7 +6,9 @@ instance edge, gamma and beta are a function of the class alone: a per-class tab
 from the weights. Only the pixels near label boundaries, instance edges and the image border run
 the convolutions, and those run as gathers: the first convolution's input is one-hot, so its
 output at a pixel is a sum of 9 weight columns picked by the labels around it; the second is one
-matmul over the boundary pixels' 3x3 neighbourhoods. Equal to the dense path up to float rounding.
+matmul over the boundary pixels' 3x3 neighbourhoods. Batch norm's running statistics and the
+`1 +` of `1 + gamma` fold into the table and that matmul (gamma and beta are affine in the hidden
+activations), so a layer ends in one `x * scale + shift`. Equal to the dense path up to float rounding.
 
 `SparseSPADE` wraps a `SPADE` layer; `sparsify(model)` swaps every SPADE layer of a generator.
 Each call measures the boundary density and falls back to the dense layer above `max_density`,
@@ -23,6 +25,9 @@ from torch import nn
 
 
 class SparseSPADE(nn.Module):
+    """`spade` with boundary-sparse modulation. For inference: the tables are built from the weights
+    and batch-norm statistics at construction."""
+
     def __init__(self, spade: nn.Module, num_classes: int, max_density: float = 0.5, cache: dict | None = None):
         super().__init__()
         self.spade, self.num_classes, self.max_density = spade, num_classes, max_density
@@ -37,30 +42,47 @@ class SparseSPADE(nn.Module):
         taps = w1.permute(2, 3, 1, 0).reshape(9, -1, hidden)
         cls, zero = taps[:, :num_classes], w1.new_zeros(9, 1, hidden)
         if self.has_edge:  # the edge channel is 0/1: fold it into the row index (class + K * edge), one gather per tap
-            self.w1_rows = torch.cat([cls, cls + taps[:, num_classes:], zero], 1)
+            rows = torch.cat([cls, cls + taps[:, num_classes:], zero], 1)
         else:
-            self.w1_rows = torch.cat([cls, zero], 1)
+            rows = torch.cat([cls, zero], 1)
+        self.rows_per_tap = rows.shape[1]
+        self.w1_rows = rows.reshape(-1, hidden).contiguous()  # tap t, row r at t * rows_per_tap + r
         self.b1 = conv1.bias.detach()
-        wg, wb = spade.mlp_gamma.weight.detach(), spade.mlp_beta.weight.detach()
-        # (9 * hidden, 2C): gamma and beta in one matmul, rows ordered tap-major as the gathered patches
-        self.w2 = torch.cat([wg, wb], 0).permute(2, 3, 1, 0).reshape(9 * hidden, -1)
-        self.b2 = torch.cat([spade.mlp_gamma.bias.detach(), spade.mlp_beta.bias.detach()])
+        wg, wb = spade.mlp_gamma.weight.detach(), spade.mlp_gamma.bias.detach()
+        vb, bb = spade.mlp_beta.weight.detach(), spade.mlp_beta.bias.detach()
+        # (9 * hidden, 2C): rows ordered tap-major as the gathered patches
+        wg, wb = wg.permute(2, 3, 1, 0).reshape(9 * hidden, -1), vb.permute(2, 3, 1, 0).reshape(9 * hidden, -1)
+        norm = spade.param_free_norm
+        # y = norm(x) * (1 + gamma) + beta = x * scale + shift. Batch norm's running statistics
+        # (a = rstd, c = -mean * rstd per channel) fold into both, since gamma and beta are affine in
+        # the hidden activations: scale = a (1 + gamma), shift = c (1 + gamma) + beta. Instance
+        # norm keeps its own pass: scale = 1 + gamma, shift = beta.
+        self.fold_norm = isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats
+        if self.fold_norm:
+            a = torch.rsqrt(norm.running_var + norm.eps)
+            c = -norm.running_mean * a
+        else:
+            a, c = torch.ones_like(wb[0]), torch.zeros_like(wb[0])
+        self.w2 = torch.cat([wg * a, wg * c + wb], 1).contiguous()
+        one_g = 1 + spade.mlp_gamma.bias.detach()
+        self.b2 = torch.cat([a * one_g, c * one_g + bb])
         # the tables: a pixel whose whole 5x5 window is class k sees 9 copies of the same column per layer
         pure = torch.relu(cls.sum(0) + self.b1)  # (K, hidden)
-        self.table = pure @ self.w2.view(9, hidden, -1).sum(0) + self.b2  # (K, 2C)
+        self.table = (pure @ self.w2.view(9, hidden, -1).sum(0) + self.b2).contiguous()  # (K, 2C)
 
     def modulation(self, labels: torch.Tensor, edges: torch.Tensor | None, boundary: torch.Tensor | None = None):
-        """labels (B, H, W) class indices [, edges (B, H, W) 0/1] -> gamma, beta (B, C, H, W) (channels-last views)."""
+        """labels (B, H, W) class indices [, edges (B, H, W) 0/1] -> scale, shift (B, C, H, W) (channels-last views)."""
         b, h, w = labels.shape
         c2 = self.table.shape[1]
         if boundary is None:
             boundary = self.boundary(labels, edges)
-        # (2C, B*H*W): every pixel from the table, gathered straight into channel-major order
-        out = torch.index_select(self.table.T, 1, labels.flatten())
+        # (B*H*W, 2C): every pixel's row from the table; rows keep the gathers and scatters contiguous
+        # (index_select / index_copy_: several times faster than advanced indexing on rows)
+        out = torch.index_select(self.table, 0, labels.flatten())
         at = boundary.nonzero()  # (S, 3): b, y, x of the pixels that need the convolutions
         if len(at):
-            out[:, (at[:, 0] * h + at[:, 1]) * w + at[:, 2]] = self._convolved(labels, edges, boundary, at).T
-        out = out.view(c2, b, h, w).transpose(0, 1)
+            out.index_copy_(0, (at[:, 0] * h + at[:, 1]) * w + at[:, 2], self._convolved(labels, edges, boundary, at))
+        out = out.view(b, h, w, c2).permute(0, 3, 1, 2)
         return out[:, : c2 // 2], out[:, c2 // 2 :]
 
     def boundary(self, labels: torch.Tensor, edges: torch.Tensor | None) -> torch.Tensor:
@@ -74,17 +96,17 @@ class SparseSPADE(nn.Module):
 
     def _convolved(self, labels, edges, boundary, at: torch.Tensor) -> torch.Tensor:
         b, h, w = labels.shape
-        hid = self.w1_rows.shape[2]
-        zero_row = self.w1_rows.shape[1] - 1  # index of the all-zero weight row: outside the image
+        hid = self.w1_rows.shape[1]
+        zero_row = self.rows_per_tap - 1  # index of the all-zero weight row: outside the image
         # layer 1 once per pixel of S1 = the boundary pixels' 3x3 neighbourhoods (inside the image)
         ring = F.max_pool2d(boundary.float()[:, None], 3, 1, 1)[:, 0] > 0
         s1 = ring.nonzero()
         bb, y, x = s1[:, 0], s1[:, 1] + 2, s1[:, 2] + 2
         rows = labels if edges is None else labels + self.num_classes * (edges > 0)
         pad_rows = F.pad(rows, (2, 2, 2, 2), value=zero_row)
-        acc = self.b1.expand(len(s1), hid).clone()
-        for t in range(9):
-            acc += self.w1_rows[t][pad_rows[bb, y + t // 3 - 1, x + t % 3 - 1]]
+        # the 9 taps' rows summed in one pass: an embedding bag of 9 indices per pixel
+        idx = torch.stack([pad_rows[bb, y + t // 3 - 1, x + t % 3 - 1] + t * self.rows_per_tap for t in range(9)], 1)
+        acc = F.embedding_bag(idx, self.w1_rows, mode="sum") + self.b1
         hidden = torch.cat([torch.relu(acc), acc.new_zeros(1, hid)])  # last row: zero padding of layer 2
         # where each S1 pixel's activations sit; everything else (incl. outside the image) -> the zero row
         row = torch.full((b, h + 2, w + 2), len(s1), dtype=torch.long, device=labels.device)
@@ -92,13 +114,21 @@ class SparseSPADE(nn.Module):
         # layer 2: one matmul of each boundary pixel's 3x3 patch of hidden activations (tap-major)
         bb, y, x = at[:, 0], at[:, 1] + 1, at[:, 2] + 1
         taps = torch.stack([row[bb, y + t // 3 - 1, x + t % 3 - 1] for t in range(9)], 1)  # (S, 9)
-        return hidden[taps].view(len(at), 9 * hid) @ self.w2 + self.b2
+        patches = torch.index_select(hidden, 0, taps.flatten()).view(len(at), 9 * hid)
+        return torch.addmm(self.b2, patches, self.w2)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         labels, edges, boundary, density = self._maps(seg, tuple(x.shape[2:]))
         if density > self.max_density:  # too many boundaries: the dense convolutions are cheaper
-            return self.spade(x, seg)
+            return self.spade(x, self._resized(seg, tuple(x.shape[2:])))
         return self._sparse(x, labels, edges, boundary)
+
+    def _resized(self, seg: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """seg at `size` for the dense layers, resized once per forward (SPADE resizes it per layer)."""
+        key = ("seg", size)
+        if key not in self.cache:
+            self.cache[key] = F.interpolate(seg, size=size, mode="nearest")
+        return self.cache[key]
 
     def _maps(self, seg: torch.Tensor, size: tuple[int, int]):
         """Labels, edges, boundary mask and density at `size`, shared by all layers of one forward.
@@ -122,14 +152,26 @@ class SparseSPADE(nn.Module):
         return cache[size]
 
     def _sparse(self, x, labels, edges, boundary=None) -> torch.Tensor:
-        gamma, beta = self.modulation(labels, edges, boundary)
-        return torch.addcmul(beta, self.spade.param_free_norm(x), gamma.add_(1))
+        scale, shift = self.modulation(labels, edges, boundary)
+        return torch.addcmul(shift, x if self.fold_norm else self.spade.param_free_norm(x), scale)
 
 
-def sparsify(model: nn.Module, max_density: float = 0.5) -> nn.Module:
-    """Swap every SPADE layer of a SPADE generator for its boundary-sparse form (in place)."""
+def sparsify(model: nn.Module, max_density: float = 0.5, fold_spectral: bool = True) -> nn.Module:
+    """Swap every SPADE layer of a SPADE generator for its boundary-sparse form (in place, for inference).
+
+    `fold_spectral`: replace spectral-normed weights by W / sigma once (exact in eval mode, which
+    uses the stored u, v) instead of recomputing them at every forward.
+    """
+    from torch.nn.utils import remove_spectral_norm
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
     from ..models.spade import SPADE
 
+    if fold_spectral:
+        for m in model.modules():
+            for hook in list(m._forward_pre_hooks.values()):
+                if isinstance(hook, SpectralNorm):
+                    remove_spectral_norm(m, hook.name)
     k = model.config.num_classes
     cache: dict = {}
     for module in list(model.modules()):
