@@ -53,7 +53,10 @@ def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: fl
         f"python -m rtgan.train --preset {name} --out runs/{name} --steps {meta['step']} "
         f"--batch_size {t['batch_size']} --count {t['count']} --size {t['size'][0]}x{t['size'][1]} "
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
+        + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
     )
+    changes_file = run / "recipe_changes.jsonl"
+    changes = [json.loads(line) for line in changes_file.read_text().splitlines()] if changes_file.is_file() else []
     lines = [
         f"# {name}",
         "",
@@ -70,6 +73,12 @@ def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: fl
         f"| wall time | {meta.get('elapsed_s', 0) / 3600:.2f} h of training on a 2-core CPU machine, "
         "shared with the other bundled runs |",
         f"| final losses (mean of the last 50 logged steps) | {', '.join(f'{k} {v:.3f}' for k, v in losses.items())} |",
+        *[
+            f"| recipe change at step {c['step']} | "
+            + ", ".join(f"{k} {a:g} → {b:g}" for k, (a, b) in c["changed"].items())
+            + " (the command reproduces the final recipe; run the steps before it without the change) |"
+            for c in changes
+        ],
         "",
         "## Config",
         "",

@@ -51,6 +51,9 @@ class TrainConfig:
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
     lambda_kld: float = 0.05
+    # L1 to the real image, as pix2pix: off in SPADE's recipe, which relies on VGG instead; with no
+    # VGG weights at hand it anchors colours and suppresses periodic artifacts early in training
+    lambda_l1: float = 0.0
     vgg_weights: str | None = None
     discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
     seed: int = 0
@@ -74,8 +77,10 @@ class TrainConfig:
         d["discriminator"] = DiscriminatorConfig(**d["discriminator"])
         return cls(**d)
 
-    # fields a resumed run may change; anything else must match the checkpoint
+    # fields a resumed run may change; anything else must match the checkpoint. Changes to the
+    # recipe ones (loss weights) are appended to OUT/recipe_changes.jsonl and listed in model cards.
     resumable = ("steps", "save_every", "sample_every", "log_every", "progress", "workers", "device", "out")
+    recipe = ("lambda_feat", "lambda_vgg", "lambda_kld", "lambda_l1")
 
 
 class GeneratorStep(nn.Module):
@@ -212,9 +217,10 @@ class Trainer:
         if not (path / "train_state.json").is_file():
             return False
         meta = load_checkpoint(path, self.generator, self.discriminator, self._optimizers())
-        saved = TrainConfig.from_dict(meta["train_config"]).to_dict()
+        saved = TrainConfig.from_dict(meta["train_config"]).to_dict()  # fields added since take defaults
         now = self.cfg.to_dict()
-        changed = [k for k in now if k not in TrainConfig.resumable and saved.get(k) != now[k]]
+        free = TrainConfig.resumable + TrainConfig.recipe
+        changed = [k for k in now if k not in free and saved.get(k) != now[k]]
         if changed:
             diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
             raise ConfigError(
@@ -225,6 +231,12 @@ class Trainer:
             self.scaler_g.load_state_dict(meta["scalers"]["G"])
             self.scaler_d.load_state_dict(meta["scalers"]["D"])
         self.step, self.elapsed = meta["step"], meta.get("elapsed_s", 0.0)
+        recipe = {k: [saved[k], now[k]] for k in TrainConfig.recipe if saved[k] != now[k]}
+        if recipe and self.rank == 0:
+            with open(self.out / "recipe_changes.jsonl", "a") as f:
+                f.write(json.dumps({"step": self.step, "changed": recipe}) + "\n")
+            changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in recipe.items())
+            print(f"recipe changed at step {self.step}: {changes}")
         self.generator.train()
         return True
 
@@ -255,6 +267,8 @@ class Trainer:
                 losses["G_feat"] = cfg.lambda_feat * feature_matching(pred_real, pred_fake)
             if self.vgg is not None:
                 losses["G_vgg"] = cfg.lambda_vgg * self.vgg(fake.float(), image)
+            if cfg.lambda_l1:
+                losses["G_l1"] = cfg.lambda_l1 * (fake.float() - image).abs().mean()
             if mu is not None:
                 losses["G_kld"] = cfg.lambda_kld * kld(mu.float(), logvar.float())
             loss_g = sum(losses.values())

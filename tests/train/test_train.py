@@ -128,6 +128,14 @@ def test_resume_refuses_a_different_run(tmp_path):
         train(config("pix2pixhd", tmp_path, steps=2, lr=1e-3))
 
 
+def test_loss_weights_may_change_on_resume_and_are_recorded(tmp_path):
+    train(config("pix2pixhd", tmp_path, steps=1, save_every=1))
+    resumed = train(config("pix2pixhd", tmp_path, steps=2, save_every=1, lambda_l1=20.0))
+    assert resumed.step == 2 and resumed.history[-1]["G_l1"] > 0
+    record = json.loads((tmp_path / "recipe_changes.jsonl").read_text())
+    assert record == {"step": 1, "changed": {"lambda_l1": [0.0, 20.0]}}
+
+
 def test_corrupted_checkpoint_is_reported(tmp_path):
     train(config("pix2pixhd", tmp_path, steps=1, save_every=1))
     state = tmp_path / "checkpoint" / "train_state.safetensors"
