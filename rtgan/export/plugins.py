@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..engine.contract import OUTPUT
+from ..errors import ConfigError
 from ..kernels.plugins import ASAP_PIXEL_MLP, ASAP_PIXEL_MLP_EDGES, NAMESPACE, SPADE_NORM_DENORM, SPECS, VERSION
 from .onnx import OPSET, example_inputs
 
@@ -67,7 +68,10 @@ def export_plugin_onnx(graph, path: str | Path) -> Path:
     import onnx
 
     if not getattr(graph, "kernel", False) and not any(getattr(m, "kernel", False) for m in graph.modules()):
-        raise ValueError("the graph calls no custom op: build it with Rewrites(kernels=True)")
+        raise ConfigError(
+            "the graph calls no rtgan kernel: build it with Rewrites(kernels=True) "
+            "(SPADE and ASAPNet have fused kernels; pix2pixHD has none)"
+        )
     register_symbolics()
     path = Path(path)
     names = graph.input_names()
