@@ -87,6 +87,26 @@ def spade_cases(dev, smoke: bool) -> list[dict]:
     return rows
 
 
+def row_modulate_cases(dev, smoke: bool) -> list[dict]:
+    """Sparse SPADE's consumer: 35 class rows plus a row per boundary pixel (10 % of them)."""
+    from rtgan.kernels.row_modulate import row_modulate, row_modulate_reference
+
+    n, c, h, w = (1, 8, 16, 32) if smoke else (1, 64, 256, 512)
+    rows = torch.randint(0, 35, (n, h, w), device=dev, dtype=torch.int32)
+    boundary = torch.rand(n, h, w, device=dev) < 0.1
+    rows[boundary] = torch.arange(35, 35 + int(boundary.sum()), device=dev, dtype=torch.int32)
+    table = torch.randn(35 + int(boundary.sum()), 2 * c, device=dev)
+    out = []
+    for dtype in (torch.float32, torch.float16):
+        x = torch.randn(n, c, h, w, device=dev, dtype=dtype)
+        ms = timed(partial(row_modulate, x, table, rows), smoke)
+        ms_eager = timed(partial(row_modulate_reference, x, table, rows), smoke)
+        moved = 2 * x.numel() * x.element_size() + rows.numel() * 4  # x in, y out, rows (table rows cached)
+        out.append({"kernel": "row_modulate (sparse SPADE)", "dtype": str(dtype).split(".")[-1], "shape": [n, c, h, w],
+                    "ms": ms, "eager_ms": ms_eager, "speedup": ms_eager / ms, "gb_s": moved / ms / 1e6})  # fmt: skip
+    return out
+
+
 def asap_cases(dev, smoke: bool) -> list[dict]:
     from rtgan.kernels.asap_mlp import asap_mlp, asap_mlp_reference
 
@@ -191,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         dev, peaks = torch.device("cuda"), device_peaks()
     torch.manual_seed(0)
-    result = {"device": peaks, "kernels": spade_cases(dev, args.smoke) + asap_cases(dev, args.smoke)}
+    kernels = spade_cases(dev, args.smoke) + row_modulate_cases(dev, args.smoke) + asap_cases(dev, args.smoke)
+    result = {"device": peaks, "kernels": kernels}
     result["end_to_end"] = [] if args.skip_e2e else end_to_end(dev, args.smoke)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu.json").write_text(json.dumps(result, indent=1) + "\n")

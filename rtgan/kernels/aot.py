@@ -45,6 +45,10 @@ def variants() -> list[Variant]:
         for instance in (True, False):
             mode = "instance" if instance else "stats"  # stats: running (C,) or per-sample (N, C), as the plugin
             out.append(Variant(f"spade_norm_denorm_{mode}_{dt}", sn._norm_denorm, *sn.kernel_signature(dt, instance)))
+    from . import row_modulate as rm
+
+    for dt in ("fp32", "fp16"):
+        out.append(Variant(f"row_modulate_{dt}", rm._row_modulate, *rm.kernel_signature(dt)))
     # ASAPNet: the bundled landscape model (15 classes, tile 16, width 32, depth 4) and Cityscapes'
     # (35 classes + instance edges, width 64, depth 5), fp32 and fp16 parameters, float and uint8 output
     for tag, classes, edges, hid, depth in (("landscape", 15, False, 32, 4), ("cityscapes", 35, True, 64, 5)):

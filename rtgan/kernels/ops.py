@@ -2,6 +2,7 @@
 
     torch.ops.rtgan.spade_norm_denorm(x, gamma, beta, mean, var, eps, slope)
     torch.ops.rtgan.asap_pixel_mlp(labels, params, num_classes, channels, tile, edges, uint8)
+    torch.ops.rtgan.row_modulate(x, table, rows, slope)
 
 Registered with `torch.library.custom_op` (with fake implementations), so they trace through
 `torch.compile` / `torch.export` as single nodes and `torch.library.opcheck` can check them.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from . import asap_mlp as _asap
+from . import row_modulate as _rows
 from . import spade_norm as _norm
 from .triton_util import triton
 
@@ -59,3 +61,16 @@ def _(labels, params, num_classes, channels, tile, edges, uint8):
     if uint8:
         return labels.new_empty(b, h, w, 3, dtype=torch.uint8)
     return params.new_empty(b, 3, h, w)
+
+
+@torch.library.custom_op("rtgan::row_modulate", mutates_args=())
+def row_modulate(x: torch.Tensor, table: torch.Tensor, rows: torch.Tensor, slope: float | None) -> torch.Tensor:
+    if _use_triton(x):
+        return _rows.row_modulate(x, table, rows, slope)
+    # the op's output is contiguous like x; the reference's layout follows the table rows
+    return _rows.row_modulate_reference(x, table, rows, slope).contiguous()
+
+
+@row_modulate.register_fake
+def _(x, table, rows, slope):
+    return torch.empty_like(x)

@@ -1,4 +1,4 @@
-"""Exact boundary-sparse SPADE modulation (CPU path, plain PyTorch).
+"""Exact boundary-sparse SPADE modulation (PyTorch, with a fused Triton consumer on CUDA).
 
 SPADE's gamma and beta at a pixel depend only on the semantic map in the 5x5 window around it
 (two 3x3 convolutions). Where that window lies inside the image and holds one class and no
@@ -8,7 +8,9 @@ the convolutions, and those run as gathers: the first convolution's input is one
 output at a pixel is a sum of 9 weight columns picked by the labels around it; the second is one
 matmul over the boundary pixels' 3x3 neighbourhoods. Batch norm's running statistics and the
 `1 +` of `1 + gamma` fold into the table and that matmul (gamma and beta are affine in the hidden
-activations), so a layer ends in one `x * scale + shift`. Equal to the dense path up to float rounding.
+activations), so a layer ends in one `x * scale + shift` with each pixel's scale and shift a row of
+the class table or of the boundary results: `row_modulate`, one Triton pass on CUDA, index_select +
+addcmul on the CPU. Equal to the dense path up to float rounding.
 
 `SparseSPADE` wraps a `SPADE` layer; `sparsify(model)` swaps every SPADE layer of a generator.
 Each call measures the boundary density and falls back to the dense layer above `max_density`,
@@ -22,6 +24,9 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import ops as _ops  # noqa: F401  (torch.ops.rtgan.row_modulate)
+from .row_modulate import row_modulate_reference
 
 
 class SparseSPADE(nn.Module):
@@ -71,19 +76,20 @@ class SparseSPADE(nn.Module):
         self.table = (pure @ self.w2.view(9, hidden, -1).sum(0) + self.b2).contiguous()  # (K, 2C)
 
     def modulation(self, labels: torch.Tensor, edges: torch.Tensor | None, boundary: torch.Tensor | None = None):
-        """labels (B, H, W) class indices [, edges (B, H, W) 0/1] -> scale, shift (B, C, H, W) (channels-last views)."""
-        b, h, w = labels.shape
-        c2 = self.table.shape[1]
+        """labels (B, H, W) class indices [, edges (B, H, W) 0/1] -> (rows (B, H, W), table (K + S, 2C)).
+
+        Each pixel's [scale | shift] is row `rows[p]` of the table: its class row, or for the S
+        boundary pixels a row of convolution results appended after the K class rows.
+        """
+        k = self.table.shape[0]
         if boundary is None:
             boundary = self.boundary(labels, edges)
-        # (B*H*W, 2C): every pixel's row from the table; rows keep the gathers and scatters contiguous
-        # (index_select / index_copy_: several times faster than advanced indexing on rows)
-        out = torch.index_select(self.table, 0, labels.flatten())
         at = boundary.nonzero()  # (S, 3): b, y, x of the pixels that need the convolutions
-        if len(at):
-            out.index_copy_(0, (at[:, 0] * h + at[:, 1]) * w + at[:, 2], self._convolved(labels, edges, boundary, at))
-        out = out.view(b, h, w, c2).permute(0, 3, 1, 2)
-        return out[:, : c2 // 2], out[:, c2 // 2 :]
+        if not len(at):
+            return labels, self.table
+        rows = labels.clone()
+        rows[at[:, 0], at[:, 1], at[:, 2]] = torch.arange(k, k + len(at), device=labels.device)
+        return rows, torch.cat([self.table, self._convolved(labels, edges, boundary, at)])
 
     def boundary(self, labels: torch.Tensor, edges: torch.Tensor | None) -> torch.Tensor:
         """(B, H, W) bool: pixels whose 5x5 window is not one class without edges, inside the image."""
@@ -152,8 +158,11 @@ class SparseSPADE(nn.Module):
         return cache[size]
 
     def _sparse(self, x, labels, edges, boundary=None) -> torch.Tensor:
-        scale, shift = self.modulation(labels, edges, boundary)
-        return torch.addcmul(shift, x if self.fold_norm else self.spade.param_free_norm(x), scale)
+        rows, table = self.modulation(labels, edges, boundary)
+        x = x if self.fold_norm else self.spade.param_free_norm(x)
+        if x.is_cuda:  # the fused consumer: one Triton pass, no (B, C, H, W) scale and shift
+            return torch.ops.rtgan.row_modulate(x, table, rows, None)
+        return row_modulate_reference(x, table, rows)  # CPU: index_select + addcmul, in the rows' layout
 
 
 def sparsify(model: nn.Module, max_density: float = 0.5, fold_spectral: bool = True) -> nn.Module:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).parents[2]
 CHOSEN = [
     "spade_plane_stats_fp32", "spade_plane_stats_fp16", "spade_norm_denorm_instance_fp32",
     "spade_norm_denorm_instance_fp16", "spade_norm_denorm_stats_fp32", "spade_norm_denorm_stats_fp16",
-    "asap_mlp_landscape_fp16_u8", "asap_mlp_cityscapes_fp32_fp32",
+    "row_modulate_fp32", "row_modulate_fp16", "asap_mlp_landscape_fp16_u8", "asap_mlp_cityscapes_fp32_fp32",
 ]  # fmt: skip
 
 

@@ -18,6 +18,7 @@ def test_gpu_benchmark_smoke(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.loads((tmp_path / "gpu.json").read_text())
     kernels = {(r["kernel"], r["dtype"]) for r in result["kernels"]}
-    assert len(kernels) == 6 and ("asap_pixel_mlp landscape", "float16") in kernels
+    assert len(kernels) == 8 and ("asap_pixel_mlp landscape", "float16") in kernels
+    assert ("row_modulate (sparse SPADE)", "float32") in kernels
     assert all(r["ms"] > 0 and r["eager_ms"] > 0 for r in result["kernels"])
     assert "| spade_norm_denorm instance | float16 |" in (tmp_path / "gpu.md").read_text()
