@@ -90,18 +90,25 @@ class TorchBackend:
             raise BackendUnavailable(f"{directory} holds no PyTorch model (export with backend='torch')")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load(directory / "model", device=self.device)
-        if kernels is None:
+        auto = kernels is None
+        if auto:
             import importlib.util
 
             kernels = self.device.startswith("cuda") and importlib.util.find_spec("triton") is not None
         self.kernels = kernels and self.model.config.arch in ("spade", "asapnet")
         self.graph = None
         if self.kernels:
+            from ..errors import ConfigError
             from ..export.graph import inference_graph
             from ..export.rewrite import Rewrites
 
             size = manifest["height"], manifest["width"]
-            self.graph = inference_graph(self.model, *size, Rewrites(kernels=True)).to(self.device)
+            try:
+                self.graph = inference_graph(self.model, *size, Rewrites(kernels=True)).to(self.device)
+            except ConfigError:  # a configuration the fused kernels do not cover
+                if not auto:
+                    raise
+                self.kernels = False
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         if self.graph is None:

@@ -17,6 +17,7 @@ then built from it, with the kernels embedded.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -232,14 +233,13 @@ def export(
                 to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
         if plugins:
             with stage("export the plugin-node ONNX"):
+                from ..kernels.plugins import NAMESPACE
                 from .plugins import export_plugin_onnx, plugin_nodes
 
                 kernel_graph = inference_graph(model, height, width, dataclasses.replace(rewrites, kernels=True))
                 export_plugin_onnx(kernel_graph, tmp / PLUGIN_ONNX_FILE)
-                ops: dict[str, int] = {}
-                for node in plugin_nodes(tmp / PLUGIN_ONNX_FILE):
-                    ops[node["op_type"]] = ops.get(node["op_type"], 0) + 1
-                manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": "rtgan", "nodes": ops,
+                ops = collections.Counter(n["op_type"] for n in plugin_nodes(tmp / PLUGIN_ONNX_FILE))
+                manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": NAMESPACE, "nodes": dict(ops),
                                        "in_plan": fmt.backend == "tensorrt"}  # fmt: skip
         if graph.uses_z and getattr(model, "encoder", None) is not None:
             with stage("export the style encoder"):

@@ -53,10 +53,10 @@ class SparseSPADE(nn.Module):
         self.rows_per_tap = rows.shape[1]
         self.w1_rows = rows.reshape(-1, hidden).contiguous()  # tap t, row r at t * rows_per_tap + r
         self.b1 = conv1.bias.detach()
-        wg, wb = spade.mlp_gamma.weight.detach(), spade.mlp_gamma.bias.detach()
-        vb, bb = spade.mlp_beta.weight.detach(), spade.mlp_beta.bias.detach()
-        # (9 * hidden, 2C): rows ordered tap-major as the gathered patches
-        wg, wb = wg.permute(2, 3, 1, 0).reshape(9 * hidden, -1), vb.permute(2, 3, 1, 0).reshape(9 * hidden, -1)
+        # (9 * hidden, C) each: rows ordered tap-major as the gathered patches
+        wg = spade.mlp_gamma.weight.detach().permute(2, 3, 1, 0).reshape(9 * hidden, -1)
+        wb = spade.mlp_beta.weight.detach().permute(2, 3, 1, 0).reshape(9 * hidden, -1)
+        bg, bb = spade.mlp_gamma.bias.detach(), spade.mlp_beta.bias.detach()
         norm = spade.param_free_norm
         # y = norm(x) * (1 + gamma) + beta = x * scale + shift. Batch norm's running statistics
         # (a = rstd, c = -mean * rstd per channel) fold into both, since gamma and beta are affine in
@@ -67,10 +67,9 @@ class SparseSPADE(nn.Module):
             a = torch.rsqrt(norm.running_var + norm.eps)
             c = -norm.running_mean * a
         else:
-            a, c = torch.ones_like(wb[0]), torch.zeros_like(wb[0])
+            a, c = torch.ones_like(bg), torch.zeros_like(bg)
         self.w2 = torch.cat([wg * a, wg * c + wb], 1).contiguous()
-        one_g = 1 + spade.mlp_gamma.bias.detach()
-        self.b2 = torch.cat([a * one_g, c * one_g + bb])
+        self.b2 = torch.cat([a * (1 + bg), c * (1 + bg) + bb])
         # the tables: a pixel whose whole 5x5 window is class k sees 9 copies of the same column per layer
         pure = torch.relu(cls.sum(0) + self.b1)  # (K, hidden)
         self.table = (pure @ self.w2.view(9, hidden, -1).sum(0) + self.b2).contiguous()  # (K, 2C)

@@ -14,10 +14,8 @@ real build.
 # no `from __future__ import annotations`: tensorrt.plugin reads the annotations as objects
 from . import plugins as P
 
-_done: set[int] = set()
 
-
-def _arch() -> int:
+def _gpu_arch() -> int:
     from ..engine.tensorrt import device_compute_capability, probe_cuda
 
     problem = probe_cuda()
@@ -34,9 +32,14 @@ def register(arch: "int | None" = None, trt=None, trtp=None) -> None:
     if trt is None:
         import tensorrt as trt
         import tensorrt.plugin as trtp
-    arch = arch if arch is not None else _arch()
-    if id(trtp) in _done:
+    arch = arch if arch is not None else _gpu_arch()
+    # the plugins are registered once per tensorrt.plugin module (it keeps the first definition);
+    # a later call only retargets the architecture the AOT implementations compile for
+    target = getattr(trtp, "_rtgan_target", None)
+    if target is not None:
+        target["arch"] = arch
         return
+    target = trtp._rtgan_target = {"arch": arch}
     names = {trt.float32: "float32", trt.float16: "float16", trt.int32: "int32", trt.uint8: "uint8"}
 
     def desc(t) -> P.Desc:
@@ -67,7 +70,7 @@ def register(arch: "int | None" = None, trt=None, trtp=None) -> None:
 
     @trtp.aot_impl(spade)
     def spade_aot(x, gamma, beta, mean, var, eps: float, slope: float, outputs, tactic):
-        kernel = P.spade_kernel(names[x.dtype], eps, slope, arch)
+        kernel = P.spade_kernel(names[x.dtype], eps, slope, target["arch"])
         return launch(kernel, *P.spade_launch(desc(x), desc(gamma), desc(mean), trtp.cdiv))
 
     # -- AsapPixelMlp, AsapPixelMlpEdges ----------------------------------------------------------
@@ -78,7 +81,8 @@ def register(arch: "int | None" = None, trt=None, trtp=None) -> None:
         return trtp.from_shape_expr(out.shape, dtype=trt.uint8)
 
     def asap_aot(labels, params, edges, num_classes, channels, tile):
-        kernel = P.asap_kernel(names[params.dtype], num_classes, list(channels), tile, edges is not None, arch)
+        has_edges = edges is not None
+        kernel = P.asap_kernel(names[params.dtype], num_classes, list(channels), tile, has_edges, target["arch"])
         return launch(kernel, *P.asap_launch(desc(labels), desc(params), tile, trtp.cdiv))
 
     plain, with_edges = P.ASAP_PIXEL_MLP.id, P.ASAP_PIXEL_MLP_EDGES.id
@@ -111,5 +115,3 @@ def register(arch: "int | None" = None, trt=None, trtp=None) -> None:
     @trtp.aot_impl(with_edges)
     def asap_edges_aot(labels, params, edges, num_classes: int, channels, tile: int, outputs, tactic):
         return asap_aot(labels, params, edges, num_classes, channels, tile)
-
-    _done.add(id(trtp))

@@ -117,10 +117,6 @@ def test_rules_and_launch_take_symbolic_dims():
 
 
 # -- the plugin calling convention, run through the interpreted kernels ---------------------------
-def _int_cdiv(a, b):
-    return -(-a // b)
-
-
 @pytest.mark.parametrize("stats_rank", [1, 2])
 @pytest.mark.parametrize("adain", [False, True])
 def test_spade_kernel_as_tensorrt_launches_it(stats_rank, adain):
@@ -136,7 +132,7 @@ def test_spade_kernel_as_tensorrt_launches_it(stats_rank, adain):
     var = torch.rand(mean.shape, generator=g) + 0.5
     y = torch.empty_like(x)
     descs = [D(t.shape, "float32") for t in (x, gamma, mean)]
-    grid, scalars = P.spade_launch(*descs, _int_cdiv)
+    grid, scalars = P.spade_launch(*descs, triton.cdiv)
     _, consts = kernel_signature("fp32", instance=False, eps=1e-5, slope=0.2)
     # PARTS is a compile-time constant of the plugin's kernel, so the output pointer follows the scalars
     _norm_denorm[grid](x, gamma, beta, mean, var, None, *scalars, y_ptr=y,
@@ -155,7 +151,7 @@ def test_asap_kernel_as_tensorrt_launches_it(edges):
     params = torch.randn(b, P.asap_param_count(ch), h // tile, w // tile, generator=g) * 0.3
     edge = (torch.rand(b, h, w, generator=g) > 0.8).float() if edges else None
     last = params.permute(0, 2, 3, 1).contiguous()  # the plugin's params input: channels-last
-    grid, scalars = P.asap_launch(D(labels.shape, "int32"), D(last.shape, "float32"), tile, _int_cdiv)
+    grid, scalars = P.asap_launch(D(labels.shape, "int32"), D(last.shape, "float32"), tile, triton.cdiv)
     _, consts, warps = kernel_signature("fp32", classes, ch, tile, edges, uint8=True)
     out = torch.empty(b, h, w, 3, dtype=torch.uint8)
     consts.pop("edge_ptr", None)
@@ -235,7 +231,7 @@ def _fake_tensorrt():
     trtp = types.SimpleNamespace(
         register=deco("register"), autotune=deco("autotune"), aot_impl=deco("aot"), TensorDesc=TensorDesc,
         KernelLaunchParams=types.SimpleNamespace, SymInt32=lambda v: ("i32", v),
-        SymIntExprs=types.SimpleNamespace(from_tuple=tuple), cdiv=_int_cdiv,
+        SymIntExprs=types.SimpleNamespace(from_tuple=tuple), cdiv=triton.cdiv,
         AutoTuneCombination=lambda *a: a, from_shape_expr=lambda shape, dtype: TensorDesc(shape, dtype),
     )  # fmt: skip
     return trt, trtp, registry
@@ -268,10 +264,14 @@ def test_tensorrt_adapter_registers_rules_and_aot_launches(monkeypatch):
     assert (launch.grid_x, launch.grid_y, launch.block_x, launch.shared_mem) == (16, 1, 128, 512)
     assert extra == tuple(("i32", v) for v in (8, 256, 2048, 256, 1, 0))
 
+    trt_plugins.register(arch=90, trt=trt, trtp=trtp)  # registered once; a second call retargets
+    reg["aot", "rtgan::SpadeNormDenorm"](x, x, x, st, st, 1e-5, 0.2, (x,), 0)
+    assert compiled[-1][-1] == 90 and len({pid for _, pid in reg}) == 3
+
     labels, params = T((1, 32, 48), "i32"), T((1, 2, 3, P.asap_param_count(CH)), "f32")
     out = reg["register", "rtgan::AsapPixelMlp"](labels, params, 15, CH, 16)
     assert out.shape_expr == (1, 32, 48, 3) and out.dtype == "u8"
     name, ptx, launch, extra = reg["aot", "rtgan::AsapPixelMlp"](labels, params, 15, CH, 16, (out,), 0)
-    assert compiled[-1] == ("float32", 15, CH, 16, False, 86)
+    assert compiled[-1] == ("float32", 15, CH, 16, False, 90)
     assert (launch.grid_x, launch.grid_y) == (6, 4)
     assert extra == tuple(("i32", v) for v in (32, 48, 2, 3, params.shape_expr[3]))
