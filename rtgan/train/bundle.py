@@ -89,9 +89,16 @@ def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: fl
         "## Data",
         "",
         f"`rtgan.data.landscapes`, {t['count']} scenes (seeds {t['data_seed']}..{t['data_seed'] + t['count'] - 1}), "
-        "rendered on first use and cached. Losses: hinge GAN, discriminator feature matching (x10)"
-        + (", KLD (x0.05)" if getattr(cfg, "use_vae", False) else "")
-        + f"; no VGG loss (no VGG19 weights can be downloaded here). TTUR: G lr {t['lr'] / 2}, D lr {t['lr'] * 2}, "
+        "rendered on first use and cached. Losses: hinge GAN, "
+        f"discriminator feature matching (x{t['lambda_feat']:g})"
+        + (f", KLD (x{t['lambda_kld']:g})" if getattr(cfg, "use_vae", False) else "")
+        + (f", L1 to the real image (x{t['lambda_l1']:g})" if t.get("lambda_l1") else "")
+        + (
+            f", VGG19 perceptual (x{t['lambda_vgg']:g})"
+            if t.get("vgg_weights")
+            else "; no VGG loss (no VGG19 weights can be downloaded here)"
+        )
+        + f". TTUR: G lr {t['lr'] / 2}, D lr {t['lr'] * 2}, "
         f"Adam betas (0, 0.9). Discriminator: {d['num_D']} scales, ndf {d['ndf']}, {d['n_layers_D']} layers.",
         "",
         "## Reproduce",
