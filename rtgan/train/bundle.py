@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -44,7 +45,44 @@ def final_losses(run: Path, last: int = 50) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in tail if k in r])) for k in keys}
 
 
-def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: float, quality: dict | None) -> str:
+def loss_plot(run: Path, changes: list[dict], window: int = 20) -> bytes | None:
+    """PNG of each loss against step (running mean over `window` logged steps), recipe changes marked;
+    None without matplotlib (the `bench` extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(s) for s in (run / "losses.jsonl").read_text().splitlines() if s.strip()]
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("step", "elapsed_s")))
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        steps, vals = np.array(pts).T
+        k = min(window, len(vals))
+        ax.plot(steps[k - 1 :], np.convolve(vals, np.ones(k) / k, "valid"), lw=1.2)
+        for c in changes:
+            ax.axvline(c["step"], color="#c44", lw=0.8, ls="--")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def recipe_changes(run: Path) -> list[dict]:
+    path = run / "recipe_changes.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def _card(
+    name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: float, quality: dict | None, plotted: bool
+) -> str:
     cfg, t = model.config, meta["train_config"]
     params = sum(p.numel() for p in model.parameters())
     losses = final_losses(run)
@@ -55,8 +93,7 @@ def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: fl
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
         + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
     )
-    changes_file = run / "recipe_changes.jsonl"
-    changes = [json.loads(line) for line in changes_file.read_text().splitlines()] if changes_file.is_file() else []
+    changes = recipe_changes(run)
     lines = [
         f"# {name}",
         "",
@@ -146,6 +183,17 @@ def _card(name: str, model, meta: dict, run: Path, precision: str, fp16_psnr: fl
         "![samples](samples.png)",
         "",
     ]
+    if plotted:
+        lines += [
+            "## Losses",
+            "",
+            "Each term as it enters the objective (weighted), running mean over 20 logged steps"
+            + ("; dashed lines: recipe changes" if recipe_changes(run) else "")
+            + ".",
+            "",
+            "![losses](losses.png)",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -168,7 +216,10 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)
     torch.manual_seed(0)
     atomic_write_bytes(out / "samples.png", png_bytes(sample_grid(load(out))))
-    card = _card(name, model, meta, run, precision, fp16_psnr, quality)
+    plot = loss_plot(run, recipe_changes(run))
+    if plot is not None:
+        atomic_write_bytes(out / "losses.png", plot)
+    card = _card(name, model, meta, run, precision, fp16_psnr, quality, plot is not None)
     atomic_write_bytes(out / "MODEL_CARD.md", card.encode())
     return out
 

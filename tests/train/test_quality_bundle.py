@@ -51,3 +51,4 @@ def test_bundle_writes_loadable_fp16_model_and_card(tmp_path):
     card = (out / "MODEL_CARD.md").read_text()
     assert "| steps | 2 at batch 2" in card and "samples.png" in card
     assert (out / "samples.png").stat().st_size > 1000
+    assert (out / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "losses.png" in card
