@@ -20,6 +20,7 @@ from torch import nn
 
 from ..data.landscapes import LABEL_IDS, NAMES, render
 from ..models.labels import label_lut
+from ..utils.atomic import atomic_write_bytes
 
 
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scenes", type=int, default=60, help="held-out scenes to score")
     p.add_argument("--segmenter_steps", type=int, default=1500)
     a = p.parse_args(argv)
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     from ..models import load
 
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         net.load_state_dict(load_file(str(weights)))
     else:
         net = train_segmenter(a.segmenter_steps)
-        save_file(net.state_dict(), str(weights))
+        atomic_write_bytes(weights, save(net.state_dict()))
     net.eval()
     seeds = range(20_000_000, 20_000_000 + a.scenes)  # held out from GAN and segmenter training
     # the segmenter on the real renders themselves: the ceiling a generator can reach
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in a.models:
         model = load(path)
         results[Path(path).name] = evaluate(lambda labels, m=model: paint(m, labels), net, seeds)
-    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_bytes(out / "quality.json", (json.dumps(results, indent=2) + "\n").encode())
     for name, r in results.items():
         print(
             f"{name:28s} mIoU {r['miou']:.3f}  pixel acc {r['pixel_accuracy']:.3f}  "

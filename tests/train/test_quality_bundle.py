@@ -52,3 +52,17 @@ def test_bundle_writes_loadable_fp16_model_and_card(tmp_path):
     assert "| steps | 2 at batch 2" in card and "samples.png" in card
     assert (out / "samples.png").stat().st_size > 1000
     assert (out / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "losses.png" in card
+
+
+def test_quality_cli_scores_the_real_renders_and_each_model(tmp_path):
+    from rtgan.train import quality
+
+    run = tmp_path / "run"
+    train(config("pix2pixhd", run, steps=1, save_every=1))
+    model = tmp_path / "landscape-pix2pixhd"
+    (run / "checkpoint" / "generator").rename(model)
+    quality.main(["--models", str(model), "--out", str(tmp_path / "q"), "--scenes", "1", "--segmenter_steps", "1"])
+    result = json.loads((tmp_path / "q" / "quality.json").read_text())
+    assert list(result) == ["real renders", "landscape-pix2pixhd"]
+    assert all(0 <= r["miou"] <= 1 and 0 <= r["pixel_accuracy"] <= 1 for r in result.values())
+    assert (tmp_path / "q" / "segmenter-1.safetensors").is_file()  # reused by the next run
