@@ -30,6 +30,24 @@ class LandscapeDataset(torch.utils.data.Dataset):
             self._store[index] = pair
         return pair
 
+    def prerender(self, processes: int) -> None:
+        """Render every scene now, `processes` at a time, so that DataLoader workers forked afterwards
+        share one filled cache instead of each rendering (and holding) the whole set again."""
+        todo = [i for i in range(self.count) if i not in self._store]
+        if not self.cache or not todo:
+            return
+        from concurrent.futures import ProcessPoolExecutor
+
+        from rich.progress import track
+
+        seeds = [self.seed + i for i in todo]
+        with ProcessPoolExecutor(processes) as pool:
+            pairs = pool.map(
+                landscapes.render, seeds, [self.height] * len(seeds), [self.width] * len(seeds), chunksize=8
+            )
+            for i, pair in zip(todo, track(pairs, total=len(todo), description="rendering landscapes", transient=True)):
+                self._store[i] = pair
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.count:
             raise IndexError(index)

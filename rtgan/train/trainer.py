@@ -139,7 +139,10 @@ def make_dataset(cfg: TrainConfig):
     if cfg.data == "landscapes":
         from ..data.synthetic import LandscapeDataset
 
-        return LandscapeDataset(cfg.count, h, w, seed=cfg.data_seed)
+        dataset = LandscapeDataset(cfg.count, h, w, seed=cfg.data_seed)
+        if cfg.workers > 0:  # render up front; forked workers then share the cache
+            dataset.prerender(cfg.workers)
+        return dataset
     from ..data.folders import make_dataset as make_layout
 
     if cfg.root is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from rtgan.data import landscapes
 from rtgan.data.landscapes import CLASSES, LABEL_IDS, PALETTE, layout, render
@@ -84,3 +85,15 @@ def test_cli_writes_the_spade_layout(tmp_path):
     assert sorted(p.name for p in (tmp_path / "d" / "labels").iterdir()) == ["000000.png", "000001.png"]
     with pytest.raises(SystemExit):
         landscapes.main(["--out", str(tmp_path / "e"), "--size", "32by32"])
+
+
+def test_dataset_prerendered_in_processes_equals_rendered_on_access():
+    from rtgan.data.synthetic import LandscapeDataset
+
+    lazy, eager = LandscapeDataset(3, 32, 48, seed=5), LandscapeDataset(3, 32, 48, seed=5)
+    eager.prerender(2)
+    assert sorted(eager._store) == [0, 1, 2]
+    for i in range(3):
+        a, b = lazy[i], eager[i]
+        assert a["path"] == b["path"] == f"landscape:{5 + i}"
+        assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["image"], b["image"])
