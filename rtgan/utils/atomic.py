@@ -24,6 +24,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o755)  # mkdtemp's 0700 would make shared caches and installed models private
     try:
         yield tmp
+        for f in tmp.rglob("*"):  # safetensors writes 0600 files; make them as readable as the directory
+            if f.is_file() and not f.is_symlink():
+                os.chmod(f, f.stat().st_mode | 0o044)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.{os.getpid()}.old")

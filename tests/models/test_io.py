@@ -56,6 +56,14 @@ def test_save_replaces_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
+def test_saved_files_are_readable_by_others(tmp_path):
+    # installed models and shared engine caches are read by other users; safetensors writes 0600
+    model, _ = make("p2phd-global")
+    save(model, tmp_path / "m")
+    for f in (tmp_path / "m").iterdir():
+        assert f.stat().st_mode & 0o044 == 0o044, f.name
+
+
 def test_corrupted_weights_are_reported(tmp_path):
     model, _ = make("p2phd-global")
     save(model, tmp_path / "m")
