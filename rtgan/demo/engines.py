@@ -44,8 +44,9 @@ def resolve(model: str) -> Path:
 
 
 def cpu_backend() -> str:
-    """The fastest CPU runtime installed (OpenVINO measured ahead of ONNX Runtime in BENCHMARKS.md)."""
-    for name, module in (("openvino", "openvino"), ("onnxruntime", "onnxruntime")):
+    """The fastest CPU runtime installed for the demo model (ONNX Runtime ahead of OpenVINO by 1.1-1.2x
+    on the bundled ASAPNet at 256x256, `benchmarks/demo_engine.py` in BENCHMARKS.md)."""
+    for name, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino")):
         if importlib.util.find_spec(module) is not None:
             return name
     raise ConfigError("no engine runtime installed: pip install 'rtgan[cpu]' (OpenVINO and ONNX Runtime)")
