@@ -69,8 +69,10 @@ def open_engine(model: str, backend: str = "auto", threads: int | None = None, l
     key = _files_key(path, target)
     index = json.loads(INDEX.read_text()) if INDEX.is_file() else {}
     cached = index.get(key)
+    # run on the runtime it was exported for: OpenVINO can also open an ONNX Runtime artifact, and
+    # Engine's own "auto" order would prefer it
     if cached and (Path(cached) / MANIFEST).is_file():
-        return Engine.load(cached, backend, threads=threads)
+        return Engine.load(cached, target, threads=threads)
     if importlib.util.find_spec("torch") is None:
         raise ConfigError(f"{path} must be exported once, which needs PyTorch: pip install 'rtgan[torch]'")
     from .. import models
@@ -84,7 +86,7 @@ def open_engine(model: str, backend: str = "auto", threads: int | None = None, l
     artifact = export(net, height=height, width=width, backend=target, progress=True)
     index[key] = str(artifact)
     atomic_write_bytes(INDEX, json.dumps(index, indent=1).encode())
-    return Engine.load(artifact, backend, threads=threads)
+    return Engine.load(artifact, target, threads=threads)
 
 
 class Painter:

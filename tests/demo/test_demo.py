@@ -173,6 +173,8 @@ def test_model_directory_is_exported_once_then_opened_from_the_cache(landscape_m
     monkeypatch.setattr(rtgan.export, "export", no_export)
     again = engines.open_engine(str(landscape_model), "auto", log=lambda *_: None)
     assert again.directory == engine.directory
+    # both open on the runtime chosen for the export, not whichever Engine's own "auto" prefers
+    assert engine.backend_name == again.backend_name == engines.cpu_backend()
 
 
 def test_missing_camera_falls_back_to_the_scene_and_bad_sources_are_named(tmp_path, monkeypatch):
