@@ -44,9 +44,10 @@ def resolve(model: str) -> Path:
 
 
 def cpu_backend() -> str:
-    """The fastest CPU runtime installed for the demo model (ONNX Runtime ahead of OpenVINO by 1.1-1.2x
-    on the bundled ASAPNet at 256x256, `benchmarks/demo_engine.py` in BENCHMARKS.md)."""
-    for name, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino")):
+    """The CPU runtime that paints fastest inside the demo's pipeline: OpenVINO. ONNX Runtime is
+    1.1x faster alone on the bundled model, but its spinning worker threads lose to the capture and
+    display threads on two cores (both measured in BENCHMARKS.md)."""
+    for name, module in (("openvino", "openvino"), ("onnxruntime", "onnxruntime")):
         if importlib.util.find_spec(module) is not None:
             return name
     raise ConfigError("no engine runtime installed: pip install 'rtgan[cpu]' (OpenVINO and ONNX Runtime)")
