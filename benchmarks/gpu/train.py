@@ -14,6 +14,7 @@ state), so a run lives as long as the machine that holds runs/gpu.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import signal
@@ -45,16 +46,17 @@ def train_for(presets, runs: Path, args) -> dict[str, int]:
     """Run every preset at once for args.minutes, then SIGTERM (they save); -> exit codes."""
     runs.mkdir(parents=True, exist_ok=True)
     procs = {}
-    for p in presets:
-        log = open(runs / f"{p}.log", "a")
-        procs[p] = subprocess.Popen(command(p, runs, args), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + args.minutes * 60
-    while time.monotonic() < deadline and any(pr.poll() is None for pr in procs.values()):
-        time.sleep(5)
-    for pr in procs.values():
-        if pr.poll() is None:
-            pr.send_signal(signal.SIGTERM)
-    return {p: pr.wait() for p, pr in procs.items()}
+    with contextlib.ExitStack() as logs:
+        for p in presets:
+            log = logs.enter_context(open(runs / f"{p}.log", "a"))
+            procs[p] = subprocess.Popen(command(p, runs, args), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + args.minutes * 60
+        while time.monotonic() < deadline and any(pr.poll() is None for pr in procs.values()):
+            time.sleep(5)
+        for pr in procs.values():
+            if pr.poll() is None:
+                pr.send_signal(signal.SIGTERM)
+        return {p: pr.wait() for p, pr in procs.items()}
 
 
 def pack(run: Path, dest: Path) -> Path:

@@ -81,7 +81,15 @@ def recipe_changes(run: Path) -> list[dict]:
 
 
 def _card(
-    name: str, model, meta: dict, run: Path, precision: str, fp16_db: float, quality: dict | None, plotted: bool
+    name: str,
+    model,
+    meta: dict,
+    run: Path,
+    changes: list[dict],
+    precision: str,
+    fp16_db: float,
+    quality: dict | None,
+    plotted: bool,
 ) -> str:
     cfg, t = model.config, meta["train_config"]
     params = sum(p.numel() for p in model.parameters())
@@ -93,7 +101,6 @@ def _card(
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
         + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
     )
-    changes = recipe_changes(run)
     lines = [
         f"# {name}",
         "",
@@ -188,7 +195,7 @@ def _card(
             "## Losses",
             "",
             "Each term as it enters the objective (weighted), running mean over 20 logged steps"
-            + ("; dashed lines: recipe changes" if recipe_changes(run) else "")
+            + ("; dashed lines: recipe changes" if changes else "")
             + ".",
             "",
             "![losses](losses.png)",
@@ -226,10 +233,11 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)
     torch.manual_seed(0)
     atomic_write_bytes(out / "samples.png", png_bytes(sample_grid(load(out))))
-    plot = loss_plot(run, recipe_changes(run))
+    changes = recipe_changes(run)
+    plot = loss_plot(run, changes)
     if plot is not None:
         atomic_write_bytes(out / "losses.png", plot)
-    card = _card(name, model, meta, run, precision, fp16_psnr_db, quality, plot is not None)
+    card = _card(name, model, meta, run, changes, precision, fp16_psnr_db, quality, plot is not None)
     atomic_write_bytes(out / "MODEL_CARD.md", card.encode())
     return out
 
