@@ -96,7 +96,11 @@ VARIANTS: dict[str, tuple[str, dict, tuple[int, int]]] = {
     ),
     "p2phd-local": ("pix2pixhd", dict(_P2P, label_nc=4, netG="local"), (32, 64)),
     "p2phd-local2": ("pix2pixhd", dict(_P2P, label_nc=4, netG="local", n_local_enhancers=2), (64, 64)),
+    # rtgan's noise inputs (not official): noise channels after the instance edges
+    "spade-noise": ("spade", dict(_SPADE, label_nc=4, noise_nc=2, crop_size=64), (64, 64)),
+    "p2phd-local-noise": ("pix2pixhd", dict(_P2P, label_nc=4, netG="local", noise_nc=3), (32, 64)),
 }
+NOT_OFFICIAL = ("spade-noise", "p2phd-local-noise")
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import ASAPNetGenerator, Pix2PixHDGenerator, SPADEGenerator
 from ..models.asapnet import cosine_coords
-from ..models.labels import label_lut
+from ..models.labels import label_lut, texture_noise
 from .rewrite import (
     DEFAULT,
     FastSPADE,
@@ -36,13 +36,21 @@ class _Graph(nn.Module):
     def input_names(self) -> list[str]:
         return ["labels"] + (["instance"] if self.uses_instance else []) + (["z"] if self.uses_z else [])
 
+    def extra_channels(self, labels: torch.Tensor, instance: torch.Tensor | None) -> torch.Tensor | None:
+        """The float channels after the one-hot map: instance edges, then the fixed noise map (a
+        constant of the graph), in the models' order."""
+        edges = instance_edges(instance) if self.uses_instance else None
+        if self.noise is None:
+            return edges
+        noise = self.noise.expand(labels.shape[0], -1, -1, -1)
+        return noise if edges is None else torch.cat([edges, noise], 1)
+
     def forward(self, labels: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         args = dict(zip(self.input_names()[1:], rest))
         labels = labels.long()
         if self.label_lut is not None:  # dataset ids -> class channels; the engine has checked them
             labels = self.label_lut[labels]
-        edges = instance_edges(args["instance"]) if self.uses_instance else None
-        image = self.paint(labels, edges, args.get("z"))
+        image = self.paint(labels, self.extra_channels(labels, args.get("instance")), args.get("z"))
         return image if image.dtype == torch.uint8 else to_uint8(image)  # a kernel may write uint8 itself
 
 
@@ -251,6 +259,8 @@ def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrite
     graph = graphs[model.config.arch](model, height, width, rewrites)
     ids = model.config.label_ids
     graph.register_buffer("label_lut", label_lut(ids).clamp(min=0) if ids is not None else None)
+    k = getattr(model.config, "noise_nc", 0)
+    graph.register_buffer("noise", texture_noise(k, height, width) if k else None)
     return graph.eval()
 
 

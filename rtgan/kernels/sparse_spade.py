@@ -173,8 +173,11 @@ def sparsify(model: nn.Module, max_density: float = 0.5, fold_spectral: bool = T
     from torch.nn.utils import remove_spectral_norm
     from torch.nn.utils.spectral_norm import SpectralNorm
 
+    from ..errors import ConfigError
     from ..models.spade import SPADE
 
+    if getattr(model.config, "noise_nc", 0):
+        raise ConfigError("sparsify needs flat label regions; a noise_nc model's input varies at every pixel")
     if fold_spectral:
         for m in model.modules():
             for hook in list(m._forward_pre_hooks.values()):

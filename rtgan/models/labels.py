@@ -113,6 +113,39 @@ def check_divisible(h: int, w: int, factor: int, why: str) -> None:
         )
 
 
+NOISE_SEED = 20261123
+
+
+def texture_noise(channels: int, height: int, width: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """The fixed (1, channels, H, W) standard-normal map a `noise_nc` model paints with at inference.
+
+    Fixed, so a frame paints the same every time (no flicker in the live demo) and an exported graph
+    holds it as a constant; training feeds fresh noise every step instead (`with_noise`).
+    """
+    g = torch.Generator().manual_seed(NOISE_SEED)
+    return torch.randn(1, channels, height, width, generator=g).to(device=device, dtype=dtype)
+
+
+def with_noise(semantics: torch.Tensor, noise: torch.Tensor | None, channels: int) -> torch.Tensor:
+    """Append `channels` of per-pixel noise (OASIS's 3D noise) to the semantic map; the fixed map
+    when `noise` is None. A generator with no noise input has no texture source inside a region of
+    one label (a conv net maps a constant input to a constant output away from its borders), and
+    the procedural landscapes are exactly that: flat label regions over random textures."""
+    if channels == 0:
+        if noise is not None:
+            raise InputError("noise was given but this model takes none (noise_nc=0)")
+        return semantics
+    b, _, h, w = semantics.shape
+    if noise is None:
+        noise = texture_noise(channels, h, w, semantics.dtype, semantics.device).expand(b, -1, -1, -1)
+    elif validating() and (noise.shape != (b, channels, h, w) or noise.dtype != semantics.dtype):
+        raise InputError(
+            f"noise must be {semantics.dtype} of shape ({b}, {channels}, {h}, {w}), "
+            f"got {tuple(noise.shape)} {noise.dtype}"
+        )
+    return torch.cat([semantics, noise], 1)
+
+
 def prepare_semantics(
     labels: torch.Tensor,
     instance: torch.Tensor | None,

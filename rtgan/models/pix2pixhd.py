@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, prepare_semantics
+from .labels import check_divisible, check_semantics, prepare_semantics, with_noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +36,12 @@ class Pix2PixHDConfig(GeneratorConfig):
     n_blocks_local: int = 3
     norm: str = "instance"
     input_nc: int = 3
+    noise_nc: int = 0  # per-pixel noise channels after the semantic map (not official; see with_noise)
 
     def __post_init__(self):
         self._check_label_ids()
         self._require(self.label_nc > 0, "label_nc must be positive (label_nc=0, image input, is not supported)")
+        self._require(self.noise_nc >= 0, f"noise_nc must be >= 0, got {self.noise_nc}")
         self._require(self.netG in ("global", "local"), f"netG must be 'global' or 'local', got {self.netG!r}")
         self._require(self.norm in ("instance", "batch"), f"norm must be 'instance' or 'batch', got {self.norm!r}")
 
@@ -127,23 +129,22 @@ class Pix2PixHDGenerator(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        nc = c.semantic_nc + c.noise_nc
         if c.netG == "global":
             self.model = nn.Sequential(
-                *global_generator_layers(c.semantic_nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm)
+                *global_generator_layers(nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm)
             )
             return
         norm_layer = _norm_layer(c.norm)
         ngf_global = c.ngf * 2**c.n_local_enhancers
         self.model = nn.Sequential(
-            *global_generator_layers(
-                c.semantic_nc, ngf_global, c.n_downsample_global, c.n_blocks_global, c.norm, final=False
-            )
+            *global_generator_layers(nc, ngf_global, c.n_downsample_global, c.n_blocks_global, c.norm, final=False)
         )
         for n in range(1, c.n_local_enhancers + 1):
             f = c.ngf * 2 ** (c.n_local_enhancers - n)
             down = [
                 nn.ReflectionPad2d(3),
-                nn.Conv2d(c.semantic_nc, f, 7),
+                nn.Conv2d(nc, f, 7),
                 norm_layer(f),
                 nn.ReLU(True),
                 nn.Conv2d(f, f * 2, 3, stride=2, padding=1),
@@ -181,12 +182,16 @@ class Pix2PixHDGenerator(nn.Module):
             raise InputError(f"this model needs float features of shape (B, {c.extra_nc}, H, W), got {got}")
         return torch.cat([semantics, features], 1)
 
-    def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, semantics: torch.Tensor, z: torch.Tensor | None = None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`noise`: (B, noise_nc, H, W) for a `noise_nc` model; None paints with the fixed map."""
         c = self.config
         if z is not None:
             raise InputError("z was given but pix2pixHD has no latent input")
         check_semantics(semantics, c.semantic_nc, self.model[1].weight)
         c.check_size(*semantics.shape[2:])
+        semantics = with_noise(semantics, noise, c.noise_nc)
         if c.netG == "global":
             return self.model(semantics)
         pyramid = [semantics]

@@ -175,6 +175,7 @@ PRESETS: dict[str, Preset] = {
                 "norm_G": "spectralspadeinstance3x3",
                 "use_vae": True,
                 "z_dim": 64,
+                "noise_nc": 4,  # a texture source inside flat label regions (labels.with_noise)
             },
             "slim SPADE with its VAE style encoder for the procedural landscapes, 256x256",
             "rtgan (trained here)",
@@ -189,6 +190,7 @@ PRESETS: dict[str, Preset] = {
                 "netG": "global",
                 "n_downsample_global": 3,
                 "n_blocks_global": 4,
+                "noise_nc": 4,
             },
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",

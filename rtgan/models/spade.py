@@ -16,7 +16,7 @@ from torch.nn.utils import spectral_norm
 
 from ..errors import ConfigError, InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, prepare_semantics, validating
+from .labels import check_divisible, check_semantics, prepare_semantics, validating, with_noise
 from .layers import conv_norm
 
 _UP_LAYERS = {"normal": 5, "more": 6, "most": 7}
@@ -39,10 +39,12 @@ class SPADEConfig(GeneratorConfig):
     use_vae: bool = False
     z_dim: int = 256
     spade_hidden: int = 128  # hard-coded `nhidden` in the official code; smaller for slim models
+    noise_nc: int = 0  # per-pixel noise channels after the semantic map (not official; see with_noise)
 
     def __post_init__(self):
         self._check_label_ids()
         self._require(self.label_nc > 0, f"label_nc must be positive, got {self.label_nc}")
+        self._require(self.noise_nc >= 0, f"noise_nc must be >= 0, got {self.noise_nc}")
         self._require(
             self.num_upsampling_layers in _UP_LAYERS,
             f"num_upsampling_layers must be one of {list(_UP_LAYERS)}, got {self.num_upsampling_layers!r}",
@@ -186,7 +188,7 @@ class SPADEGenerator(nn.Module):
     def __init__(self, config: SPADEConfig):
         super().__init__()
         self.config = config
-        nf, nc = config.ngf, config.semantic_nc
+        nf, nc = config.ngf, config.semantic_nc + config.noise_nc
         spectral, norm, ks = config.spade_norm
 
         def block(fin, fout):
@@ -216,11 +218,15 @@ class SPADEGenerator(nn.Module):
         c, dtype = self.config, self.conv_img.weight.dtype
         return prepare_semantics(labels, instance, c.num_classes, not c.no_instance, dtype, c.label_ids)
 
-    def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, semantics: torch.Tensor, z: torch.Tensor | None = None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`noise`: (B, noise_nc, H, W) for a `noise_nc` model; None paints with the fixed map."""
         c = self.config
         check_semantics(semantics, c.semantic_nc, self.conv_img.weight)
         b, _, h, w = semantics.shape
         c.check_size(h, w)
+        semantics = with_noise(semantics, noise, c.noise_nc)
         if c.use_vae:
             sh, sw = c.latent_size
             if z is None:

@@ -100,6 +100,7 @@ def _card(
         f"--batch_size {t['batch_size']} --count {t['count']} --size {t['size'][0]}x{t['size'][1]} "
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
         + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
+        + (f" --lambda_kld {t['lambda_kld']:g}" if cfg.arch == "spade" and t.get("lambda_kld", 0.05) != 0.05 else "")
     )
     lines = [
         f"# {name}",
@@ -120,7 +121,11 @@ def _card(
         *[
             f"| recipe change at step {c['step']} | "
             + ", ".join(f"{k} {a:g} → {b:g}" for k, (a, b) in c["changed"].items())
-            + " (the command reproduces the final recipe; run the steps before it without the change) |"
+            + (
+                f" (`python -m rtgan.train.add_noise --run runs/{name}` at that step: zero-weight noise inputs) |"
+                if "noise_nc" in c["changed"]
+                else " (the command reproduces the final recipe; run the steps before it without the change) |"
+            )
             for c in changes
         ],
         "",

@@ -92,10 +92,14 @@ class GeneratorStep(nn.Module):
 
     def forward(self, semantics, image):
         g = self.generator
+        k = getattr(g.config, "noise_nc", 0)
+        # fresh noise every step (from the step's seed), so the generator learns noise -> texture
+        # statistics rather than one fixed pattern; inference paints with the fixed map
+        extra = {"noise": torch.randn(len(semantics), k, *semantics.shape[2:], device=semantics.device)} if k else {}
         if getattr(g, "encoder", None) is not None:
             mu, logvar = g.encode(image)
-            return g(semantics, g.reparameterize(mu, logvar)), mu, logvar
-        return g(semantics), None, None
+            return g(semantics, g.reparameterize(mu, logvar), **extra), mu, logvar
+        return g(semantics, **extra), None, None
 
 
 def _step_seed(seed: int, rank: int, step: int) -> int:

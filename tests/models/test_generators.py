@@ -101,3 +101,25 @@ def test_prepare_one_hot_and_dontcare():
     sem = model.prepare(labels)
     assert sem.shape == (1, 6, 2, 2)
     assert torch.equal(sem.argmax(1), labels) and torch.equal(sem.sum(1), torch.ones(1, 2, 2))
+
+
+@pytest.mark.parametrize("variant", ["spade-noise", "p2phd-local-noise"])
+def test_noise_inputs(variant):
+    from rtgan.errors import InputError
+    from rtgan.models.labels import texture_noise
+
+    model, (h, w) = make(variant)
+    k = model.config.noise_nc
+    _, _, sem = inputs(model, (h, w))
+    with torch.no_grad():
+        fixed = model(sem)
+        explicit = model(sem, noise=texture_noise(k, h, w).expand(2, -1, -1, -1))
+        other = model(sem, noise=torch.randn(2, k, h, w, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(fixed, explicit)  # no noise given: the fixed map
+    # the noise reaches the image inside flat label regions (blocky maps: 8x8 cells)
+    assert (fixed - other).abs().amax() > 1e-2
+    with pytest.raises(InputError, match="noise must be"):
+        model(sem, noise=torch.randn(2, k + 1, h, w))
+    plain, _ = make("p2phd-local")
+    with pytest.raises(InputError, match="noise_nc=0"):
+        plain(inputs(plain, (32, 64))[2], noise=torch.randn(2, 1, 32, 64))

@@ -245,3 +245,26 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path):
     assert "interrupted: saved" in out
     state = json.loads((tmp_path / "checkpoint" / "train_state.json").read_text())
     assert state["step"] >= 2
+
+
+def test_add_noise_is_an_exact_warm_start_that_resumes(tmp_path):
+    from rtgan.models import io as model_io
+    from rtgan.train.add_noise import add_noise_channels
+
+    train(config("pix2pixhd", tmp_path, steps=1, save_every=1))
+    before = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert add_noise_channels(tmp_path, 3) == 1
+    after = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert after.config.noise_nc == 3
+    labels = torch.tensor(LABEL_IDS)[torch.randint(0, len(LABEL_IDS), (2, 32, 32))]
+    with torch.no_grad():  # zero weights on the new channels: the same painting, whatever the noise
+        a = before(before.prepare(labels))
+        b = after(after.prepare(labels), noise=torch.randn(2, 3, 32, 32))
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    record = json.loads((tmp_path / "recipe_changes.jsonl").read_text())
+    assert record == {"step": 1, "changed": {"noise_nc": [0, 3]}}
+    arch, model = MODELS["pix2pixhd"]
+    resumed = train(config("pix2pixhd", tmp_path, steps=3, model={**model, "noise_nc": 3}))
+    assert resumed.step == 3 and resumed.generator.model[1].weight[:, -3:].abs().sum() > 0  # noise weights learn
+    with pytest.raises(ConfigError, match="noise_nc=3"):
+        add_noise_channels(tmp_path, 3)

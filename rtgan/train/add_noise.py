@@ -1,0 +1,85 @@
+"""`python -m rtgan.train.add_noise --run RUN --noise_nc 4`: give a SPADE or pix2pixHD run noise inputs.
+
+Warm start instead of starting over: every conv that reads the semantic map gains `noise_nc` input
+channels with zero weights (and zero Adam moments), so the widened generator paints exactly what
+the run's did and training then learns to use the noise. The run's checkpoint, train_config.json
+and recipe_changes.jsonl are updated; resume with the same command and `--set noise_nc=N` (or a
+preset that has it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from ..models import build
+from ..models import io as model_io
+from ..utils.atomic import atomic_dir
+from .checkpoint import META, STATE
+from .trainer import CHECKPOINT
+
+
+def _widen(t: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
+    """Append zero input channels (dim 1) to `t` up to `shape`."""
+    if t.shape == shape:
+        return t
+    if t.dim() < 2 or t.shape[0] != shape[0] or t.shape[2:] != shape[2:] or t.shape[1] > shape[1]:
+        raise ConfigError(f"{name}: cannot widen {tuple(t.shape)} to {tuple(shape)} by input channels")
+    return torch.cat([t, t.new_zeros(shape[0], shape[1] - t.shape[1], *shape[2:])], 1)
+
+
+def add_noise_channels(run: str | Path, noise_nc: int) -> int:
+    """Widen RUN's checkpoint to `noise_nc` noise channels in place; returns the checkpoint's step."""
+    from safetensors.torch import load_file, save_file
+
+    run = Path(run)
+    ckpt = run / CHECKPOINT
+    try:
+        meta = json.loads((ckpt / META).read_text())
+        tensors = load_file(str(ckpt / STATE))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{ckpt}: unreadable training checkpoint ({e})") from e
+    old = model_io.load(ckpt / "generator")
+    if not hasattr(old.config, "noise_nc"):
+        raise ConfigError(f"{old.config.arch} takes no noise channels (SPADE and pix2pixHD do)")
+    if old.config.noise_nc != 0 or noise_nc <= 0:
+        raise ConfigError(f"{run} has noise_nc={old.config.noise_nc}; this adds noise to a run without any")
+    new = build(old.config.replace(noise_nc=noise_nc))
+    shapes = {k: v.shape for k, v in new.state_dict().items()}
+    new.load_state_dict({k: _widen(v, shapes[k], k) for k, v in old.state_dict().items()})
+    # opt_G's state is indexed by position in generator.parameters(), as the trainer built it
+    for idx, p in enumerate(new.parameters()):
+        for moment in ("exp_avg", "exp_avg_sq"):
+            key = f"opt_G.{idx}.{moment}"
+            if key in tensors:
+                tensors[key] = _widen(tensors[key], p.shape, key)
+    meta["train_config"]["model"]["noise_nc"] = noise_nc
+    with atomic_dir(ckpt) as tmp:
+        model_io.save(new, tmp / "generator")
+        save_file(tensors, str(tmp / STATE))
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+    config_file = run / "train_config.json"
+    if config_file.is_file():
+        cfg = json.loads(config_file.read_text())
+        cfg["model"]["noise_nc"] = noise_nc
+        config_file.write_text(json.dumps(cfg, indent=2) + "\n")
+    with open(run / "recipe_changes.jsonl", "a") as f:
+        f.write(json.dumps({"step": meta["step"], "changed": {"noise_nc": [0, noise_nc]}}) + "\n")
+    return meta["step"]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m rtgan.train.add_noise", description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, help="a training run directory (OUT of rtgan.train)")
+    p.add_argument("--noise_nc", type=int, default=4)
+    a = p.parse_args(argv)
+    step = add_noise_channels(a.run, a.noise_nc)
+    print(f"{a.run}: {a.noise_nc} noise channels added at step {step}")
+
+
+if __name__ == "__main__":
+    main()
