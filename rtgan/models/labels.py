@@ -7,6 +7,8 @@ graphs too, so they use only ops that trace to plain ONNX.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ..errors import InputError
@@ -122,8 +124,14 @@ def texture_noise(channels: int, height: int, width: int, dtype=torch.float32, d
     Fixed, so a frame paints the same every time (no flicker in the live demo) and an exported graph
     holds it as a constant; training feeds fresh noise every step instead (`with_noise`).
     """
+    return _fixed_noise(channels, height, width).to(device=device, dtype=dtype, copy=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed_noise(channels: int, height: int, width: int) -> torch.Tensor:
+    # drawn once per size: eager inference would otherwise redraw it every frame (read-only: copy it)
     g = torch.Generator().manual_seed(NOISE_SEED)
-    return torch.randn(1, channels, height, width, generator=g).to(device=device, dtype=dtype)
+    return torch.randn(1, channels, height, width, generator=g)
 
 
 def with_noise(semantics: torch.Tensor, noise: torch.Tensor | None, channels: int) -> torch.Tensor:
@@ -137,7 +145,7 @@ def with_noise(semantics: torch.Tensor, noise: torch.Tensor | None, channels: in
         return semantics
     b, _, h, w = semantics.shape
     if noise is None:
-        noise = texture_noise(channels, h, w, semantics.dtype, semantics.device).expand(b, -1, -1, -1)
+        noise = _fixed_noise(channels, h, w).to(semantics.device, semantics.dtype).expand(b, -1, -1, -1)
     elif validating() and (noise.shape != (b, channels, h, w) or noise.dtype != semantics.dtype):
         raise InputError(
             f"noise must be {semantics.dtype} of shape ({b}, {channels}, {h}, {w}), "

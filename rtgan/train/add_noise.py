@@ -2,8 +2,8 @@
 
 Warm start instead of starting over: every conv that reads the semantic map gains `noise_nc` input
 channels with zero weights (and zero Adam moments), so the widened generator paints exactly what
-the run's did and training then learns to use the noise. The run's checkpoint, train_config.json
-and recipe_changes.jsonl are updated; resume with the same command and `--set noise_nc=N` (or a
+the run's did and training then learns to use the noise. The run's checkpoint and
+recipe_changes.jsonl are updated; resume with the same command and `--set noise_nc=N` (or a
 preset that has it).
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..models import build
 from ..models import io as model_io
 from ..utils.atomic import atomic_dir
-from .checkpoint import META, STATE
+from .checkpoint import META, STATE, read_state
 from .trainer import CHECKPOINT
 
 
@@ -34,15 +34,11 @@ def _widen(t: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
 
 def add_noise_channels(run: str | Path, noise_nc: int) -> int:
     """Widen RUN's checkpoint to `noise_nc` noise channels in place; returns the checkpoint's step."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     run = Path(run)
     ckpt = run / CHECKPOINT
-    try:
-        meta = json.loads((ckpt / META).read_text())
-        tensors = load_file(str(ckpt / STATE))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{ckpt}: unreadable training checkpoint ({e})") from e
+    meta, tensors = read_state(ckpt)
     old = model_io.load(ckpt / "generator")
     if not hasattr(old.config, "noise_nc"):
         raise ConfigError(f"{old.config.arch} takes no noise channels (SPADE and pix2pixHD do)")
@@ -62,11 +58,6 @@ def add_noise_channels(run: str | Path, noise_nc: int) -> int:
         model_io.save(new, tmp / "generator")
         save_file(tensors, str(tmp / STATE))
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
-    config_file = run / "train_config.json"
-    if config_file.is_file():
-        cfg = json.loads(config_file.read_text())
-        cfg["model"]["noise_nc"] = noise_nc
-        config_file.write_text(json.dumps(cfg, indent=2) + "\n")
     with open(run / "recipe_changes.jsonl", "a") as f:
         f.write(json.dumps({"step": meta["step"], "changed": {"noise_nc": [0, noise_nc]}}) + "\n")
     return meta["step"]

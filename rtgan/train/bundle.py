@@ -21,8 +21,10 @@ from ..scenes import colorize
 from ..utils.atomic import atomic_write_bytes
 from .quality import paint
 from .report import png_bytes
+from .trainer import TrainConfig
 
 SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
+_DEFAULT_KLD = TrainConfig.__dataclass_fields__["lambda_kld"].default
 FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
 
 
@@ -95,12 +97,13 @@ def _card(
     params = sum(p.numel() for p in model.parameters())
     losses = final_losses(run)
     d = t["discriminator"]
+    kld = t.get("lambda_kld", _DEFAULT_KLD)
     cmd = (
         f"python -m rtgan.train --preset {name} --out runs/{name} --steps {meta['step']} "
         f"--batch_size {t['batch_size']} --count {t['count']} --size {t['size'][0]}x{t['size'][1]} "
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
         + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
-        + (f" --lambda_kld {t['lambda_kld']:g}" if cfg.arch == "spade" and t.get("lambda_kld", 0.05) != 0.05 else "")
+        + (f" --lambda_kld {kld:g}" if cfg.arch == "spade" and kld != _DEFAULT_KLD else "")
     )
     lines = [
         f"# {name}",

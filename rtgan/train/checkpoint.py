@@ -70,6 +70,17 @@ def save_checkpoint(
     return directory
 
 
+def read_state(directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A checkpoint's meta and its discriminator/optimizer tensors, as stored."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return json.loads((directory / META).read_text()), load_file(str(directory / STATE))
+    except (OSError, ValueError, SafetensorError) as e:
+        raise CheckpointError(f"{directory}: unreadable training checkpoint ({e})") from e
+
+
 def load_checkpoint(
     directory: str | os.PathLike,
     generator: nn.Module,
@@ -77,15 +88,8 @@ def load_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> dict[str, Any]:
     """Restore the objects in place from `save_checkpoint`'s directory; returns its meta."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     directory = Path(directory)
-    try:
-        meta = json.loads((directory / META).read_text())
-        tensors = load_file(str(directory / STATE))
-    except (OSError, ValueError, SafetensorError) as e:
-        raise CheckpointError(f"{directory}: unreadable training checkpoint ({e})") from e
+    meta, tensors = read_state(directory)
     saved = model_io.load(directory / "generator")
     generator.load_state_dict(saved.state_dict())
     d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
