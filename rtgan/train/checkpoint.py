@@ -87,7 +87,10 @@ def load_checkpoint(
     discriminator: nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
 ) -> dict[str, Any]:
-    """Restore the objects in place from `save_checkpoint`'s directory; returns its meta."""
+    """Restore the objects in place from `save_checkpoint`'s directory; returns its meta.
+
+    A checkpoint carried without optimizer state (`rtgan.train.carry`) leaves the optimizers fresh.
+    """
     directory = Path(directory)
     meta, tensors = read_state(directory)
     saved = model_io.load(directory / "generator")
@@ -97,6 +100,8 @@ def load_checkpoint(
         discriminator.load_state_dict(d_state)
     except RuntimeError as e:
         raise CheckpointError(f"{directory}: discriminator does not match this run's config: {e}") from e
+    if "optimizers" not in meta:  # carried across sessions without it (train.carry): optimizers restart
+        return meta
     for name, opt in optimizers.items():
         if name not in meta["optimizers"]:
             raise CheckpointError(f"{directory}: no state for optimizer {name!r}")

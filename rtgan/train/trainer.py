@@ -238,6 +238,8 @@ class Trainer:
             self.scaler_g.load_state_dict(meta["scalers"]["G"])
             self.scaler_d.load_state_dict(meta["scalers"]["D"])
         self.step, self.elapsed = meta["step"], meta.get("elapsed_s", 0.0)
+        if "optimizers" not in meta and self.rank == 0:
+            print(f"{path} carries no optimizer state (rtgan.train.carry): Adam restarts at step {self.step}")
         recipe = {k: [saved[k], now[k]] for k in TrainConfig.recipe if saved[k] != now[k]}
         if recipe and self.rank == 0:
             with open(self.out / "recipe_changes.jsonl", "a") as f:

@@ -268,3 +268,22 @@ def test_add_noise_is_an_exact_warm_start_that_resumes(tmp_path):
     assert resumed.step == 3 and resumed.generator.model[1].weight[:, -3:].abs().sum() > 0  # noise weights learn
     with pytest.raises(ConfigError, match="noise_nc=3"):
         add_noise_channels(tmp_path, 3)
+
+
+def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
+    from rtgan.train.carry import carry
+
+    run = train(config("spade-vae", tmp_path / "run", steps=2, save_every=2))
+    assert carry(tmp_path / "run", tmp_path / "carried") == 2
+    carried = tmp_path / "carried"
+    assert (carried / "losses.jsonl").read_text() == (tmp_path / "run" / "losses.jsonl").read_text()
+    full = (tmp_path / "run" / "checkpoint" / "train_state.safetensors").stat().st_size
+    assert (carried / "checkpoint" / "train_state.safetensors").stat().st_size < full / 2
+    resumed = Trainer(config("spade-vae", carried, steps=3))
+    assert resumed.resume() and resumed.step == 2
+    for mod in ("generator", "discriminator"):
+        a, b = getattr(run, mod).state_dict(), getattr(resumed, mod).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), mod
+    assert resumed.opt_g.state_dict()["state"] == {}  # Adam starts over
+    resumed.fit()
+    assert resumed.step == 3 and all(torch.isfinite(torch.tensor(v)) for v in resumed.history[-1].values())
