@@ -131,6 +131,14 @@ def _card(
             )
             for c in changes
         ],
+        *(
+            [
+                f"| optimizer restarts | at step {', '.join(map(str, meta['optimizer_restarts']))} (carried across "
+                "sessions without Adam state, `python -m rtgan.train.carry`; an unbroken run keeps it) |"
+            ]
+            if meta.get("optimizer_restarts")
+            else []
+        ),
         "",
         "## Config",
         "",

@@ -201,6 +201,7 @@ class Trainer:
         self.dataset = make_dataset(cfg)
         self.history: list[dict[str, float]] = []
         self.elapsed = 0.0  # training seconds over all pieces of the run
+        self.optimizer_restarts: list[int] = []  # steps where a carried run resumed with fresh optimizers
 
     # -- checkpoints -------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -216,6 +217,7 @@ class Trainer:
             "world_size": self.world,
             "scalers": {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()},
             "last_losses": self.history[-1] if self.history else None,
+            "optimizer_restarts": self.optimizer_restarts,
         }
         save_checkpoint(self.out / CHECKPOINT, self.generator, self.discriminator, self._optimizers(), meta)
 
@@ -238,8 +240,11 @@ class Trainer:
             self.scaler_g.load_state_dict(meta["scalers"]["G"])
             self.scaler_d.load_state_dict(meta["scalers"]["D"])
         self.step, self.elapsed = meta["step"], meta.get("elapsed_s", 0.0)
-        if "optimizers" not in meta and self.rank == 0:
-            print(f"{path} carries no optimizer state (rtgan.train.carry): Adam restarts at step {self.step}")
+        self.optimizer_restarts = list(meta.get("optimizer_restarts", []))
+        if "optimizers" not in meta:
+            self.optimizer_restarts.append(self.step)
+            if self.rank == 0:
+                print(f"{path} carries no optimizer state (rtgan.train.carry): Adam restarts at step {self.step}")
         recipe = {k: [saved[k], now[k]] for k in TrainConfig.recipe if saved[k] != now[k]}
         if recipe and self.rank == 0:
             with open(self.out / "recipe_changes.jsonl", "a") as f:

@@ -287,3 +287,10 @@ def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
     assert resumed.opt_g.state_dict()["state"] == {}  # Adam starts over
     resumed.fit()
     assert resumed.step == 3 and all(torch.isfinite(torch.tensor(v)) for v in resumed.history[-1].values())
+    resumed.save()  # the restart is remembered for the model card
+    meta = json.loads((carried / "checkpoint" / "train_state.json").read_text())
+    assert meta["optimizer_restarts"] == [2] and "opt_G" in meta["optimizers"]
+    from rtgan.train.bundle import bundle
+
+    card = (bundle(carried, tmp_path / "landscape-spade") / "MODEL_CARD.md").read_text()
+    assert "| optimizer restarts | at step 2 " in card
