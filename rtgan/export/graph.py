@@ -140,10 +140,18 @@ class ASAPNetGraph(_Graph):
 
             if c.hr_coor != "cosine" or len(set(c.mlp_channels[1:-1])) != 1:
                 raise ConfigError("the fused ASAPNet kernel needs hr_coor='cosine' and hidden layers of one width")
+            if c.noise_nc:
+                raise ConfigError(
+                    "the fused ASAPNet kernel takes no noise inputs yet (noise_nc); export without kernels"
+                )
         self.edges_in_mlp = self.uses_instance and not c.lr_instance
         coords = cosine_coords(self.tile, self.tile, self.tile) if c.hr_coor == "cosine" else None
         # (tile*tile, n_coords): position codes repeat with the tile, so one tile's codes serve all
         self.register_buffer("coords", None if coords is None else coords[0].flatten(1).t().contiguous())
+
+    def extra_channels(self, labels, instance):
+        # the noise map feeds the MLPs only (`_mlp` reads the buffer), not the low-res stream
+        return instance_edges(instance) if self.uses_instance else None
 
     def _semantics(self, labels, edges):
         sem = one_hot(labels, self.config.num_classes)
@@ -188,6 +196,8 @@ class ASAPNetGraph(_Graph):
                 parts = [(x == classes).float()]
                 if self.edges_in_mlp:
                     parts.append(self._tiles(edges))
+                if self.noise is not None:
+                    parts.append(self._tiles(self.noise).expand(b, -1, -1, -1, -1))
                 if self.coords is not None:
                     parts.append(self.coords.expand(b, hl, wl, -1, -1))
                 out = torch.matmul(torch.cat(parts, -1), weight) + bias
@@ -206,6 +216,10 @@ class ASAPNetGraph(_Graph):
         if self.edges_in_mlp:
             out = out + self._tiles(edges) * weight[:, :, :, row : row + 1]
             row += 1
+        if self.noise is not None:
+            k = self.noise.shape[1]
+            out = out + torch.matmul(self._tiles(self.noise), weight[:, :, :, row : row + k])
+            row += k
         if self.coords is not None:
             out = out + torch.matmul(self.coords, weight[:, :, :, row:])
         return out
@@ -260,7 +274,8 @@ def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrite
     ids = model.config.label_ids
     graph.register_buffer("label_lut", label_lut(ids).clamp(min=0) if ids is not None else None)
     k = getattr(model.config, "noise_nc", 0)
-    graph.register_buffer("noise", texture_noise(k, height, width) if k else None)
+    octaves = getattr(model, "noise_octaves", False)
+    graph.register_buffer("noise", texture_noise(k, height, width, octaves) if k else None)
     return graph.eval()
 
 

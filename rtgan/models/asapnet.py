@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, prepare_semantics
+from .labels import check_divisible, check_semantics, prepare_semantics, with_noise
 from .layers import conv_norm
 
 
@@ -43,6 +43,9 @@ class ASAPNetConfig(GeneratorConfig):
     hr_depth: int = 5
     hr_coor: str | None = "cosine"
     reflection_pad: bool = False
+    # per-pixel noise channels into the MLPs, after the semantics (not official): the cosine code
+    # repeats with the tile, so without noise every texture inside a flat region is a 16-px plaid
+    noise_nc: int = 0
 
     def __post_init__(self):
         self._check_label_ids()
@@ -59,6 +62,7 @@ class ASAPNetConfig(GeneratorConfig):
         )
         self._require(self.hr_coor in ("cosine", None), f"hr_coor must be 'cosine' or None, got {self.hr_coor!r}")
         self._require(self.hr_depth >= 1, f"hr_depth must be >= 1, got {self.hr_depth}")
+        self._require(self.noise_nc >= 0, f"noise_nc must be >= 0, got {self.noise_nc}")
         t, f = self.tile_size, self.learned_ds_factor
         self._require(f >= 1 and f & (f - 1) == 0, f"learned_ds_factor must be a power of two, got {f}")
         self._require(
@@ -95,7 +99,7 @@ class ASAPNetConfig(GeneratorConfig):
 
     @property
     def mlp_channels(self) -> list[int]:
-        cin = self.num_classes + int(not self.no_instance_edge and not self.lr_instance)
+        cin = self.num_classes + int(not self.no_instance_edge and not self.lr_instance) + self.noise_nc
         if self.hr_coor == "cosine":
             cin += 4 * int(math.log2(self.tile_size))
         return [cin] + [self.hr_width] * (self.hr_depth - 1) + [3]
@@ -225,6 +229,8 @@ def pixelwise_mlp(x: torch.Tensor, params: torch.Tensor, channels: list[int], ti
 class ASAPNetGenerator(nn.Module):
     """Label map (one-hot, plus instance edges) -> image in [-1, 1]; any multiple of the tile size."""
 
+    noise_octaves = True  # its MLPs see one pixel each: noise with grain at several scales (draw_noise)
+
     def __init__(self, config: ASAPNetConfig):
         super().__init__()
         self.config = config
@@ -246,7 +252,10 @@ class ASAPNetGenerator(nn.Module):
         c, dtype = self.config, self.lowres_stream.model[-1].weight.dtype
         return prepare_semantics(labels, instance, c.num_classes, not c.no_instance_edge, dtype, c.label_ids)
 
-    def forward(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, semantics: torch.Tensor, z: torch.Tensor | None = None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`noise`: (B, noise_nc, H, W) for a `noise_nc` model, to the MLPs only; None: the fixed map."""
         c = self.config
         if z is not None:
             raise InputError("z was given but ASAPNet has no latent input")
@@ -256,6 +265,7 @@ class ASAPNetGenerator(nn.Module):
         lowres = self.downsample(semantics) if self.downsample is not None else semantics
         params = self.lowres_stream(lowres)
         hr = semantics[:, :-1] if c.lr_instance else semantics
+        hr = with_noise(hr, noise, c.noise_nc, self.noise_octaves)
         if c.hr_coor == "cosine":
             coords = cosine_coords(h, w, c.tile_size, semantics.device).to(hr.dtype)
             hr = torch.cat([hr, coords.expand(hr.shape[0], -1, -1, -1)], 1)

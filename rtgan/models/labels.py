@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import InputError
 
@@ -118,23 +119,48 @@ def check_divisible(h: int, w: int, factor: int, why: str) -> None:
 NOISE_SEED = 20261123
 
 
-def texture_noise(channels: int, height: int, width: int, dtype=torch.float32, device=None) -> torch.Tensor:
-    """The fixed (1, channels, H, W) standard-normal map a `noise_nc` model paints with at inference.
+def draw_noise(
+    batch: int, channels: int, height: int, width: int, octaves: bool = False, generator=None, device=None
+) -> torch.Tensor:
+    """(batch, channels, H, W) per-pixel noise, standard normal.
+
+    With `octaves`, channel i is white noise drawn at 1/2**i of the size, enlarged bilinearly and
+    standardized: grain at 1, 2, 4, 8... pixels. A per-pixel network (ASAPNet's MLPs) cannot
+    correlate neighbouring pixels itself, so white noise would give it salt-and-pepper only.
+    """
+    if not octaves:
+        return torch.randn(batch, channels, height, width, generator=generator, device=device)
+    maps = []
+    for i in range(channels):
+        s = 2**i
+        n = torch.randn(batch, 1, -(-height // s), -(-width // s), generator=generator, device=device)
+        if s > 1:
+            n = F.interpolate(n, size=(height, width), mode="bilinear", align_corners=False)
+        maps.append((n - n.mean((2, 3), keepdim=True)) / n.std((2, 3), keepdim=True).clamp_min(1e-6))
+    return torch.cat(maps, 1)
+
+
+def texture_noise(
+    channels: int, height: int, width: int, octaves: bool = False, dtype=torch.float32, device=None
+) -> torch.Tensor:
+    """The fixed (1, channels, H, W) noise map a `noise_nc` model paints with at inference.
 
     Fixed, so a frame paints the same every time (no flicker in the live demo) and an exported graph
     holds it as a constant; training feeds fresh noise every step instead (`with_noise`).
     """
-    return _fixed_noise(channels, height, width).to(device=device, dtype=dtype, copy=True)
+    return _fixed_noise(channels, height, width, octaves).to(device=device, dtype=dtype, copy=True)
 
 
 @functools.lru_cache(maxsize=8)
-def _fixed_noise(channels: int, height: int, width: int) -> torch.Tensor:
+def _fixed_noise(channels: int, height: int, width: int, octaves: bool = False) -> torch.Tensor:
     # drawn once per size: eager inference would otherwise redraw it every frame (read-only: copy it)
     g = torch.Generator().manual_seed(NOISE_SEED)
-    return torch.randn(1, channels, height, width, generator=g)
+    return draw_noise(1, channels, height, width, octaves, generator=g)
 
 
-def with_noise(semantics: torch.Tensor, noise: torch.Tensor | None, channels: int) -> torch.Tensor:
+def with_noise(
+    semantics: torch.Tensor, noise: torch.Tensor | None, channels: int, octaves: bool = False
+) -> torch.Tensor:
     """Append `channels` of per-pixel noise (OASIS's 3D noise) to the semantic map; the fixed map
     when `noise` is None. A generator with no noise input has no texture source inside a region of
     one label (a conv net maps a constant input to a constant output away from its borders), and
@@ -145,7 +171,7 @@ def with_noise(semantics: torch.Tensor, noise: torch.Tensor | None, channels: in
         return semantics
     b, _, h, w = semantics.shape
     if noise is None:
-        noise = _fixed_noise(channels, h, w).to(semantics.device, semantics.dtype).expand(b, -1, -1, -1)
+        noise = _fixed_noise(channels, h, w, octaves).to(semantics.device, semantics.dtype).expand(b, -1, -1, -1)
     elif validating() and (noise.shape != (b, channels, h, w) or noise.dtype != semantics.dtype):
         raise InputError(
             f"noise must be {semantics.dtype} of shape ({b}, {channels}, {h}, {w}), "

@@ -158,6 +158,7 @@ PRESETS: dict[str, Preset] = {
                 "lr_depth": 5,
                 "hr_width": 32,
                 "hr_depth": 4,
+                "noise_nc": 4,  # octave noise into the MLPs: texture instead of a tile-periodic plaid
             },
             "slim ASAPNet for the procedural landscapes, 256x256: the real-time demo default",
             "rtgan (trained here)",

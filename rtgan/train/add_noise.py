@@ -40,8 +40,9 @@ def add_noise_channels(run: str | Path, noise_nc: int) -> int:
     ckpt = run / CHECKPOINT
     meta, tensors = read_state(ckpt)
     old = model_io.load(ckpt / "generator")
-    if not hasattr(old.config, "noise_nc"):
-        raise ConfigError(f"{old.config.arch} takes no noise channels (SPADE and pix2pixHD do)")
+    if old.config.arch not in ("spade", "pix2pixhd"):
+        # ASAPNet's noise enters predicted MLP weights, not a conv's input channels: train it from the start
+        raise ConfigError(f"add_noise widens SPADE and pix2pixHD runs only, not {old.config.arch}")
     if old.config.noise_nc != 0 or noise_nc <= 0:
         raise ConfigError(f"{run} has noise_nc={old.config.noise_nc}; this adds noise to a run without any")
     new = build(old.config.replace(noise_nc=noise_nc))

@@ -24,6 +24,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import build, make_config
 from ..models.init import init_weights
+from ..models.labels import draw_noise
 from .checkpoint import load_checkpoint, save_checkpoint
 from .discriminator import DiscriminatorConfig, MultiscaleDiscriminator
 from .losses import VGGLoss, feature_matching, hinge_d, hinge_g, kld
@@ -95,7 +96,10 @@ class GeneratorStep(nn.Module):
         k = getattr(g.config, "noise_nc", 0)
         # fresh noise every step (from the step's seed), so the generator learns noise -> texture
         # statistics rather than one fixed pattern; inference paints with the fixed map
-        extra = {"noise": torch.randn(len(semantics), k, *semantics.shape[2:], device=semantics.device)} if k else {}
+        extra = {}
+        if k:
+            octaves = getattr(g, "noise_octaves", False)
+            extra["noise"] = draw_noise(len(semantics), k, *semantics.shape[2:], octaves, device=semantics.device)
         if getattr(g, "encoder", None) is not None:
             mu, logvar = g.encode(image)
             return g(semantics, g.reparameterize(mu, logvar), **extra), mu, logvar

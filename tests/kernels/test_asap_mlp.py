@@ -47,7 +47,7 @@ def test_kernel_reproduces_the_generator():
     from rtgan.models import get_model
     from rtgan.models.init import init_weights
 
-    model = init_weights(get_model("landscape-asapnet")).eval()
+    model = init_weights(get_model("landscape-asapnet", noise_nc=0)).eval()  # the kernel takes no noise yet
     c = model.config
     labels = torch.randint(0, c.num_classes, (1, 64, 96))
     with torch.no_grad():

@@ -103,7 +103,7 @@ def test_prepare_one_hot_and_dontcare():
     assert torch.equal(sem.argmax(1), labels) and torch.equal(sem.sum(1), torch.ones(1, 2, 2))
 
 
-@pytest.mark.parametrize("variant", ["spade-noise", "p2phd-local-noise"])
+@pytest.mark.parametrize("variant", ["spade-noise", "p2phd-local-noise", "asap-noise-edges-in-mlp"])
 def test_noise_inputs(variant):
     from rtgan.errors import InputError
     from rtgan.models.labels import texture_noise
@@ -111,9 +111,10 @@ def test_noise_inputs(variant):
     model, (h, w) = make(variant)
     k = model.config.noise_nc
     _, _, sem = inputs(model, (h, w))
+    octaves = getattr(model, "noise_octaves", False)
     with torch.no_grad():
         fixed = model(sem)
-        explicit = model(sem, noise=texture_noise(k, h, w).expand(2, -1, -1, -1))
+        explicit = model(sem, noise=texture_noise(k, h, w, octaves).expand(2, -1, -1, -1))
         other = model(sem, noise=torch.randn(2, k, h, w, generator=torch.Generator().manual_seed(1)))
     assert torch.equal(fixed, explicit)  # no noise given: the fixed map
     # the noise reaches the image inside flat label regions (blocky maps: 8x8 cells)
@@ -123,3 +124,29 @@ def test_noise_inputs(variant):
     plain, _ = make("p2phd-local")
     with pytest.raises(InputError, match="noise_nc=0"):
         plain(inputs(plain, (32, 64))[2], noise=torch.randn(2, 1, 32, 64))
+
+
+def test_octave_noise_has_grain_at_each_scale():
+    from rtgan.models.labels import draw_noise
+
+    n = draw_noise(3, 4, 64, 96, octaves=True, generator=torch.Generator().manual_seed(0))
+    assert n.shape == (3, 4, 64, 96)
+    torch.testing.assert_close(n.mean((2, 3)), torch.zeros(3, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(n.std((2, 3)), torch.ones(3, 4), atol=1e-5, rtol=0)
+    # correlation of horizontal neighbours: ~0 for white noise, rising with each octave's grain
+    corr = (n[..., 1:] * n[..., :-1]).mean((0, 2, 3))
+    assert abs(corr[0]) < 0.05 and corr[1] > 0.3 and bool((corr[1:] > corr[:-1]).all()), corr
+    white = draw_noise(1, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(white, torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(0)))
+
+
+def test_asapnet_noise_feeds_the_mlps_not_the_lowres_stream():
+    model, (h, w) = make("asap-noise-edges-in-mlp")
+    _, _, sem = inputs(model, (h, w))
+    seen = []
+    model.lowres_stream.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[1]))
+    k = model.config.noise_nc
+    with torch.no_grad():
+        model(sem, noise=torch.randn(2, k, h, w))
+    assert seen == [model.config.semantic_nc]
+    assert model.config.mlp_channels[0] == model.config.semantic_nc + k + 4 * 4  # + cosine code of a 16-px tile

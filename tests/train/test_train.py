@@ -48,6 +48,7 @@ MODELS = {
             lr_depth=2,
             hr_width=8,
             hr_depth=3,
+            noise_nc=2,  # octave noise drawn fresh each step
         ),
     ),
     "pix2pixhd": ("pix2pixhd", dict(_LABELS, no_instance=True, ngf=4, n_downsample_global=2, n_blocks_global=1)),
