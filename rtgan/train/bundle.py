@@ -163,7 +163,9 @@ def _card(
         "",
         "## Reproduce",
         "",
-        "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces:",
+        "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; between "
+        f"sessions the run is kept in `training/{name}` (`python -m rtgan.train.carry`), and "
+        f"`cp -r training/{name} runs/` before the command continues it:",
         "",
         "```bash",
         cmd,
