@@ -111,19 +111,20 @@ def asap_cases(dev, smoke: bool) -> list[dict]:
     from rtgan.kernels.asap_mlp import asap_mlp, asap_mlp_reference
 
     rows = []
-    configs = [("landscape", 15, False, 32, 4, (1, 256, 256)), ("cityscapes", 35, True, 64, 5, (1, 256, 512))]
+    # extra float channels: the landscape preset's 4 noise channels, Cityscapes' instance edges
+    configs = [("landscape", 15, 4, 32, 4, (1, 256, 256)), ("cityscapes", 35, 1, 64, 5, (1, 256, 512))]
     if smoke:
-        configs = [("landscape", 15, False, 32, 4, (1, 32, 32))]
-    for tag, classes, edges, hid, depth, (b, h, w) in configs:
-        ch = [classes + edges + 16] + [hid] * (depth - 1) + [3]
+        configs = [("landscape", 15, 4, 32, 4, (1, 32, 32))]
+    for tag, classes, n_extra, hid, depth, (b, h, w) in configs:
+        ch = [classes + n_extra + 16] + [hid] * (depth - 1) + [3]
         n_params = sum(co + ci * co for ci, co in zip(ch, ch[1:]))
         labels = torch.randint(0, classes, (b, h, w), device=dev, dtype=torch.int32)
-        edge = (torch.rand(b, h, w, device=dev) > 0.9).float() if edges else None
-        # FLOPs the fused kernel does per pixel: code rows of layer 1, hidden layers, output layer
-        per_pixel = 2 * (16 * hid + (depth - 2) * hid * hid + hid * 3)
+        extra = torch.randn(b, n_extra, h, w, device=dev)
+        # FLOPs the fused kernel does per pixel: extra and code rows of layer 1, hidden layers, output layer
+        per_pixel = 2 * ((n_extra + 16) * hid + (depth - 2) * hid * hid + hid * 3)
         for dtype in (torch.float32, torch.float16):
             params = torch.randn(b, n_params, h // 16, w // 16, device=dev, dtype=dtype) * 0.2
-            e = None if edge is None else edge.to(dtype)
+            e = extra.to(dtype)
             args = (labels, params, classes, ch, 16, e, True)
             ms = timed(partial(asap_mlp, *args), smoke)
             ms_eager = timed(partial(asap_mlp_reference, *args), smoke)

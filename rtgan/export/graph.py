@@ -140,10 +140,6 @@ class ASAPNetGraph(_Graph):
 
             if c.hr_coor != "cosine" or len(set(c.mlp_channels[1:-1])) != 1:
                 raise ConfigError("the fused ASAPNet kernel needs hr_coor='cosine' and hidden layers of one width")
-            if c.noise_nc:
-                raise ConfigError(
-                    "the fused ASAPNet kernel takes no noise inputs yet (noise_nc); export without kernels"
-                )
         self.edges_in_mlp = self.uses_instance and not c.lr_instance
         coords = cosine_coords(self.tile, self.tile, self.tile) if c.hr_coor == "cosine" else None
         # (tile*tile, n_coords): position codes repeat with the tile, so one tile's codes serve all
@@ -174,9 +170,12 @@ class ASAPNetGraph(_Graph):
     def _mlp(self, labels, edges, params):
         if self.kernel:  # fused: uint8 (B, H, W, 3) straight from the op
             c = self.config
-            mlp_edges = edges[:, 0] if self.edges_in_mlp else None
+            extra = [edges] if self.edges_in_mlp else []
+            if self.noise is not None:
+                extra.append(self.noise.expand(labels.shape[0], -1, -1, -1))
+            extra = torch.cat(extra, 1) if extra else None
             return torch.ops.rtgan.asap_pixel_mlp(labels, params, c.num_classes, list(self.channels), self.tile,
-                                                  mlp_edges, True)  # fmt: skip
+                                                  extra, True)  # fmt: skip
         b, _, hl, wl = params.shape
         k, ch = self.tile, self.channels
         p = params.permute(0, 2, 3, 1)  # (B, hl, wl, P)

@@ -18,7 +18,7 @@ import torch
 
 from ..engine.contract import OUTPUT
 from ..errors import ConfigError
-from ..kernels.plugins import ASAP_PIXEL_MLP, ASAP_PIXEL_MLP_EDGES, NAMESPACE, SPADE_NORM_DENORM, SPECS, VERSION
+from ..kernels.plugins import ASAP_PIXEL_MLP, ASAP_PIXEL_MLP_EXTRA, NAMESPACE, SPADE_NORM_DENORM, SPECS, VERSION
 from .onnx import OPSET, example_inputs
 
 _registered = False
@@ -34,16 +34,16 @@ def _spade_symbolic(g, x, gamma, beta, mean, var, eps, slope):
     return out
 
 
-def _asap_symbolic(g, labels, params, num_classes, channels, tile, edges, uint8):
+def _asap_symbolic(g, labels, params, num_classes, channels, tile, extra, uint8):
     from torch.onnx import symbolic_helper as sh
 
     if not sh._get_const(uint8, "b", "uint8"):
         raise NotImplementedError("the AsapPixelMlp plugin writes uint8 only")
     inputs = [g.op("Cast", labels, to_i=6), g.op("Transpose", params, perm_i=[0, 2, 3, 1])]  # int32, channels-last
     spec = ASAP_PIXEL_MLP
-    if not sh._is_none(edges):
-        inputs.append(edges)
-        spec = ASAP_PIXEL_MLP_EDGES
+    if not sh._is_none(extra):
+        inputs.append(extra)
+        spec = ASAP_PIXEL_MLP_EXTRA
     out = g.op(f"{NAMESPACE}::{spec.name}", *inputs, num_classes_i=sh._get_const(num_classes, "i", "num_classes"),
                channels_i=sh._get_const(channels, "is", "channels"), tile_i=sh._get_const(tile, "i", "tile"),
                plugin_version_s=VERSION)  # fmt: skip

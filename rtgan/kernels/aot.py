@@ -49,13 +49,14 @@ def variants() -> list[Variant]:
 
     for dt in ("fp32", "fp16"):
         out.append(Variant(f"row_modulate_{dt}", rm._row_modulate, *rm.kernel_signature(dt)))
-    # ASAPNet: the bundled landscape model (15 classes, tile 16, width 32, depth 4) and Cityscapes'
-    # (35 classes + instance edges, width 64, depth 5), fp32 and fp16 parameters, float and uint8 output
-    for tag, classes, edges, hid, depth in (("landscape", 15, False, 32, 4), ("cityscapes", 35, True, 64, 5)):
-        channels = [classes + edges + 16] + [hid] * (depth - 1) + [3]
+    # ASAPNet: the landscape preset (15 classes + 4 noise channels, tile 16, width 32, depth 4) and
+    # Cityscapes' (35 classes + instance edges, width 64, depth 5), fp32 and fp16 parameters, float
+    # and uint8 output
+    for tag, classes, extra, hid, depth in (("landscape", 15, 4, 32, 4), ("cityscapes", 35, 1, 64, 5)):
+        channels = [classes + extra + 16] + [hid] * (depth - 1) + [3]
         for dt in ("fp32", "fp16"):
             for u8 in (False, True):
-                sig, consts, warps = am.kernel_signature(dt, classes, channels, 16, edges, u8)
+                sig, consts, warps = am.kernel_signature(dt, classes, channels, 16, extra, u8)
                 out.append(Variant(f"asap_mlp_{tag}_{dt}_{'u8' if u8 else dt}", am._asap_mlp, sig, consts, warps))
     return out
 

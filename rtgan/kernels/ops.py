@@ -1,7 +1,7 @@
 """The kernels as PyTorch custom ops: Triton on CUDA tensors, the PyTorch references elsewhere.
 
     torch.ops.rtgan.spade_norm_denorm(x, gamma, beta, mean, var, eps, slope)
-    torch.ops.rtgan.asap_pixel_mlp(labels, params, num_classes, channels, tile, edges, uint8)
+    torch.ops.rtgan.asap_pixel_mlp(labels, params, num_classes, channels, tile, extra, uint8)
     torch.ops.rtgan.row_modulate(x, table, rows, slope)
 
 Registered with `torch.library.custom_op` (with fake implementations), so they trace through
@@ -48,15 +48,16 @@ def asap_pixel_mlp(
     num_classes: int,
     channels: list[int],
     tile: int,
-    edges: torch.Tensor | None,
+    extra: torch.Tensor | None,
     uint8: bool,
 ) -> torch.Tensor:
+    """`extra` (B, E, H, W): instance edges and noise, the MLP input's float channels (or None)."""
     fn = _asap.asap_mlp if _use_triton(params) else _asap.asap_mlp_reference
-    return fn(labels, params, num_classes, channels, tile, edges, uint8)
+    return fn(labels, params, num_classes, channels, tile, extra, uint8)
 
 
 @asap_pixel_mlp.register_fake
-def _(labels, params, num_classes, channels, tile, edges, uint8):
+def _(labels, params, num_classes, channels, tile, extra, uint8):
     b, h, w = labels.shape
     if uint8:
         return labels.new_empty(b, h, w, 3, dtype=torch.uint8)

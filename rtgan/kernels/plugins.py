@@ -53,8 +53,10 @@ SPADE_NORM_DENORM = PluginSpec(
 ASAP_PIXEL_MLP = PluginSpec(
     "AsapPixelMlp", ("labels", "params"), {"num_classes": "int32", "channels": "int32[]", "tile": "int32"}
 )
-ASAP_PIXEL_MLP_EDGES = PluginSpec("AsapPixelMlpEdges", ("labels", "params", "edges"), ASAP_PIXEL_MLP.fields)
-SPECS = {s.name: s for s in (SPADE_NORM_DENORM, ASAP_PIXEL_MLP, ASAP_PIXEL_MLP_EDGES)}
+# extra (B, E, H, W), params' dtype: the MLP input's float channels after the one-hot map (instance
+# edges, then noise); E follows from `channels`
+ASAP_PIXEL_MLP_EXTRA = PluginSpec("AsapPixelMlpExtra", ("labels", "params", "extra"), ASAP_PIXEL_MLP.fields)
+SPECS = {s.name: s for s in (SPADE_NORM_DENORM, ASAP_PIXEL_MLP, ASAP_PIXEL_MLP_EXTRA)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,18 +103,25 @@ def asap_param_count(channels: list[int]) -> int:
     return sum(cout + cin * cout for cin, cout in zip(channels, channels[1:]))
 
 
+def asap_extra_channels(num_classes: int, channels: list[int], tile: int) -> int:
+    """E, the float channels between one-hot and code, that the MLP's input width implies."""
+    return channels[0] - num_classes - 4 * (tile.bit_length() - 1)
+
+
 def asap_pixel_mlp_output(
-    labels: Desc, params: Desc, edges: Desc | None, num_classes: int, channels: list[int], tile: int
+    labels: Desc, params: Desc, extra: Desc | None, num_classes: int, channels: list[int], tile: int
 ) -> Desc:
-    s = ASAP_PIXEL_MLP_EDGES if edges is not None else ASAP_PIXEL_MLP
+    s = ASAP_PIXEL_MLP_EXTRA if extra is not None else ASAP_PIXEL_MLP
     _expect(labels.dtype == "int32" and len(labels.shape) == 3, s, f"labels must be int32 (B, H, W), got {labels}")
     _expect(params.dtype in FLOATS and len(params.shape) == 4, s, f"params must be float (B, HL, WL, P), got {params}")
     nfreq = tile.bit_length() - 1
     _expect(tile >= 2 and 1 << nfreq == tile, s, f"tile must be a power of two, got {tile}")
+    n_extra = asap_extra_channels(num_classes, channels, tile)
     _expect(
-        channels[0] == num_classes + (edges is not None) + 4 * nfreq and channels[-1] == 3,
+        (n_extra > 0) == (extra is not None) and n_extra >= 0 and channels[-1] == 3,
         s,
-        f"channels {channels} do not fit {num_classes} classes, edges={edges is not None}, tile {tile}",
+        f"channels {channels} do not fit {num_classes} classes, "
+        f"{'an extra input' if extra is not None else 'no extra input'}, tile {tile}",
     )
     _expect(len(set(channels[1:-1])) == 1, s, f"hidden layers must have one width, got {channels}")
     b, h, w = labels.shape
@@ -125,9 +134,14 @@ def asap_pixel_mlp_output(
             _expect(have == want * tile, s, f"labels {labels.shape} is not params {params.shape} times tile {tile}")
     if _concrete(b, pb):
         _expect(b == pb, s, f"batch {b} of labels differs from params' {pb}")
-    if edges is not None:
-        _expect(edges.dtype == params.dtype, s, f"edges must be {params.dtype}, got {edges.dtype}")
-        _expect(len(edges.shape) == 3, s, f"edges must be (B, H, W), got rank {len(edges.shape)}")
+    if extra is not None:
+        _expect(extra.dtype == params.dtype, s, f"extra must be {params.dtype}, got {extra.dtype}")
+        _expect(len(extra.shape) == 4, s, f"extra must be (B, E, H, W), got rank {len(extra.shape)}")
+        if _concrete(extra.shape[1]):
+            _expect(extra.shape[1] == n_extra, s, f"extra has {extra.shape[1]} channels, channels imply {n_extra}")
+        for have, want in zip((extra.shape[0], *extra.shape[2:]), labels.shape):
+            if _concrete(have, want):
+                _expect(have == want, s, f"extra {extra.shape} does not match labels {labels.shape}")
     return Desc((b, h, w, 3), "uint8")
 
 
@@ -171,13 +185,14 @@ def spade_kernel(
 
 
 def asap_kernel(
-    dtype: str, num_classes: int, channels: list[int], tile: int, edges: bool, arch: int,
+    dtype: str, num_classes: int, channels: list[int], tile: int, arch: int,
     ptx_version: int | None = PTX_VERSION,
 ) -> PluginKernel:  # fmt: skip
-    """The AsapPixelMlp(Edges) kernel for TensorRT: uint8 output."""
+    """The AsapPixelMlp(Extra) kernel for TensorRT: uint8 output; `channels` say how many extra channels."""
     from .aot import compile_kernel
 
-    sig, consts, warps = _asap.kernel_signature(_dtype(dtype), num_classes, channels, tile, edges, uint8=True)
+    n_extra = asap_extra_channels(num_classes, channels, tile)
+    sig, consts, warps = _asap.kernel_signature(_dtype(dtype), num_classes, channels, tile, n_extra, uint8=True)
     return _plugin_kernel(compile_kernel(_asap._asap_mlp, sig, consts, warps, arch, ptx_version), sig)
 
 

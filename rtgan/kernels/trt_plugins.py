@@ -73,19 +73,18 @@ def register(arch: "int | None" = None, trt=None, trtp=None) -> None:
         kernel = P.spade_kernel(names[x.dtype], eps, slope, target["arch"])
         return launch(kernel, *P.spade_launch(desc(x), desc(gamma), desc(mean), trtp.cdiv))
 
-    # -- AsapPixelMlp, AsapPixelMlpEdges ----------------------------------------------------------
-    def asap_out(labels, params, edges, num_classes, channels, tile):
+    # -- AsapPixelMlp, AsapPixelMlpExtra ----------------------------------------------------------
+    def asap_out(labels, params, extra, num_classes, channels, tile):
         out = P.asap_pixel_mlp_output(
-            desc(labels), desc(params), None if edges is None else desc(edges), num_classes, list(channels), tile
+            desc(labels), desc(params), None if extra is None else desc(extra), num_classes, list(channels), tile
         )
         return trtp.from_shape_expr(out.shape, dtype=trt.uint8)
 
-    def asap_aot(labels, params, edges, num_classes, channels, tile):
-        has_edges = edges is not None
-        kernel = P.asap_kernel(names[params.dtype], num_classes, list(channels), tile, has_edges, target["arch"])
+    def asap_aot(labels, params, num_classes, channels, tile):
+        kernel = P.asap_kernel(names[params.dtype], num_classes, list(channels), tile, target["arch"])
         return launch(kernel, *P.asap_launch(desc(labels), desc(params), tile, trtp.cdiv))
 
-    plain, with_edges = P.ASAP_PIXEL_MLP.id, P.ASAP_PIXEL_MLP_EDGES.id
+    plain, with_extra = P.ASAP_PIXEL_MLP.id, P.ASAP_PIXEL_MLP_EXTRA.id
 
     @trtp.register(plain)
     def asap_desc(
@@ -99,19 +98,19 @@ def register(arch: "int | None" = None, trt=None, trtp=None) -> None:
 
     @trtp.aot_impl(plain)
     def asap_plain_aot(labels, params, num_classes: int, channels, tile: int, outputs, tactic):
-        return asap_aot(labels, params, None, num_classes, channels, tile)
+        return asap_aot(labels, params, num_classes, channels, tile)
 
-    @trtp.register(with_edges)
-    def asap_edges_desc(
-        labels: trtp.TensorDesc, params: trtp.TensorDesc, edges: trtp.TensorDesc, num_classes: int,
+    @trtp.register(with_extra)
+    def asap_extra_desc(
+        labels: trtp.TensorDesc, params: trtp.TensorDesc, extra: trtp.TensorDesc, num_classes: int,
         channels: npt.NDArray[np.int32], tile: int,
     ) -> trtp.TensorDesc:  # fmt: skip
-        return asap_out(labels, params, edges, num_classes, channels, tile)
+        return asap_out(labels, params, extra, num_classes, channels, tile)
 
-    @trtp.autotune(with_edges)
-    def asap_edges_formats(labels, params, edges, outputs):
+    @trtp.autotune(with_extra)
+    def asap_extra_formats(labels, params, extra, outputs):
         return [trtp.AutoTuneCombination("INT32, FP32|FP16, FP32|FP16, UINT8", "LINEAR")]
 
-    @trtp.aot_impl(with_edges)
-    def asap_edges_aot(labels, params, edges, num_classes: int, channels, tile: int, outputs, tactic):
-        return asap_aot(labels, params, edges, num_classes, channels, tile)
+    @trtp.aot_impl(with_extra)
+    def asap_extra_aot(labels, params, extra, num_classes: int, channels, tile: int, outputs, tactic):
+        return asap_aot(labels, params, num_classes, channels, tile)

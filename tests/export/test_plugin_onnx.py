@@ -15,8 +15,18 @@ from rtgan.models import build, make_config
 pytest.importorskip("onnx")
 
 SPADE = dict(label_nc=5, ngf=4, crop_size=64, num_upsampling_layers="normal", no_instance=False)
-ASAP = dict(label_nc=5, crop_size=256, no_instance_edge=False, lr_instance=False, lr_width=8, lr_max_width=16,
-            lr_depth=2, hr_width=8, hr_depth=3)  # fmt: skip
+ASAP = dict(
+    label_nc=5,
+    crop_size=256,
+    no_instance_edge=False,
+    lr_instance=False,
+    lr_width=8,
+    lr_max_width=16,
+    lr_depth=2,
+    hr_width=8,
+    hr_depth=3,
+    noise_nc=2,
+)  # fmt: skip  (extra input: an edge and 2 noise channels)
 
 
 def _model(arch, **options):
@@ -72,8 +82,8 @@ def test_tensorrt_rtx_parser_hands_every_node_to_its_creator(trt_rtx, tmp_path):
                 assert got == pytest.approx(want, rel=1e-6), name
         if arch == "asapnet":
             (node,) = nodes
-            assert node["op_type"] == "AsapPixelMlpEdges"
-            assert report["creator_calls"][0]["fields"]["channels"] == {"type": "INT32", "data": [22, 8, 8, 3]}
+            assert node["op_type"] == "AsapPixelMlpExtra"
+            assert report["creator_calls"][0]["fields"]["channels"] == {"type": "INT32", "data": [24, 8, 8, 3]}
 
 
 def test_export_writes_plugin_graph_beside_a_plan_that_builds(trt_rtx, tmp_path):

@@ -5,7 +5,6 @@ import dataclasses
 import pytest
 import torch
 
-from rtgan.errors import ConfigError
 from rtgan.export.graph import inference_graph
 from rtgan.export.rewrite import LabelConv, Rewrites, instance_edges, one_hot, to_uint8
 
@@ -43,14 +42,7 @@ CASES = [(v, r) for v in EXPORTABLE for r in (Rewrites.all(), Rewrites.none())] 
         "asap-noise-edges-in-mlp",
     )
     for r in SINGLE[1:-1]
-    if not (r.kernels and v == "asap-noise-edges-in-mlp")  # the kernel takes no noise yet (below)
 ]
-
-
-def test_asapnet_kernel_refuses_noise():
-    model, size = make("asap-noise-edges-in-mlp")
-    with pytest.raises(ConfigError, match="no noise"):
-        inference_graph(model, *size, rewrites=Rewrites(kernels=True))
 
 
 @pytest.mark.parametrize("variant,rewrites", CASES, ids=[f"{v}-{_name(r)}" for v, r in CASES])

@@ -89,16 +89,22 @@ def test_asap_rule_gives_uint8_image_and_checks_the_mlp():
         D((2, 16, 32, P.asap_param_count(CH)), "float16"),
     )
     assert P.asap_pixel_mlp_output(labels, params, None, 15, CH, 16) == D((2, 256, 512, 3), "uint8")
-    edges = D((2, 256, 512), "float16")
-    ch = [15 + 1 + 16, 32, 32, 3]
+    extra = D((2, 5, 256, 512), "float16")  # an edge and 4 noise channels
+    ch = [15 + 5 + 16, 32, 32, 3]
     p = D((2, 16, 32, P.asap_param_count(ch)), "float16")
-    assert P.asap_pixel_mlp_output(labels, p, edges, 15, ch, 16).dtype == "uint8"
+    assert P.asap_pixel_mlp_output(labels, p, extra, 15, ch, 16).dtype == "uint8"
+    with pytest.raises(P.PluginShapeError, match="channels imply 5"):
+        P.asap_pixel_mlp_output(labels, p, D((2, 4, 256, 512), "float16"), 15, ch, 16)
+    with pytest.raises(P.PluginShapeError, match="does not match labels"):
+        P.asap_pixel_mlp_output(labels, p, D((2, 5, 128, 512), "float16"), 15, ch, 16)
+    with pytest.raises(P.PluginShapeError, match="no extra input"):
+        P.asap_pixel_mlp_output(labels, p, None, 15, ch, 16)  # channels say 5 extra, none given
     with pytest.raises(P.PluginShapeError, match="needs"):
         P.asap_pixel_mlp_output(labels, D((2, 16, 32, 100), "float16"), None, 15, CH, 16)
     with pytest.raises(P.PluginShapeError, match="times tile"):
         P.asap_pixel_mlp_output(D((2, 250, 512), "int32"), params, None, 15, CH, 16)
     with pytest.raises(P.PluginShapeError, match="do not fit"):
-        P.asap_pixel_mlp_output(labels, params, edges, 15, CH, 16)  # edges need one more input channel
+        P.asap_pixel_mlp_output(labels, params, extra, 15, CH, 16)  # CH has no room for extra channels
     with pytest.raises(P.PluginShapeError, match="int32"):
         P.asap_pixel_mlp_output(D((2, 256, 512), "float32"), params, None, 15, CH, 16)
     with pytest.raises(P.PluginShapeError, match="power of two"):
@@ -140,23 +146,23 @@ def test_spade_kernel_as_tensorrt_launches_it(stats_rank, adain):
     torch.testing.assert_close(y, norm_denorm_reference(x, gamma, beta, mean, var, 1e-5, 0.2), atol=2e-5, rtol=2e-5)
 
 
-@pytest.mark.parametrize("edges", [False, True])
-def test_asap_kernel_as_tensorrt_launches_it(edges):
+@pytest.mark.parametrize("n_extra", [0, 3])
+def test_asap_kernel_as_tensorrt_launches_it(n_extra):
     from rtgan.kernels.asap_mlp import _asap_mlp, kernel_signature
 
     g = torch.Generator().manual_seed(1)
     classes, tile, b, h, w = 5, 16, 2, 32, 48
-    ch = [classes + edges + 16, 16, 16, 3]
+    ch = [classes + n_extra + 16, 16, 16, 3]
     labels = torch.randint(0, classes, (b, h, w), generator=g, dtype=torch.int32)
     params = torch.randn(b, P.asap_param_count(ch), h // tile, w // tile, generator=g) * 0.3
-    edge = (torch.rand(b, h, w, generator=g) > 0.8).float() if edges else None
+    extra = torch.randn(b, n_extra, h, w, generator=g) if n_extra else None
     last = params.permute(0, 2, 3, 1).contiguous()  # the plugin's params input: channels-last
     grid, scalars = P.asap_launch(D(labels.shape, "int32"), D(last.shape, "float32"), tile, triton.cdiv)
-    _, consts, warps = kernel_signature("fp32", classes, ch, tile, edges, uint8=True)
+    _, consts, warps = kernel_signature("fp32", classes, ch, tile, n_extra, uint8=True)
     out = torch.empty(b, h, w, 3, dtype=torch.uint8)
-    consts.pop("edge_ptr", None)
-    _asap_mlp[grid](labels, last, edge, *scalars, out, **consts, num_warps=warps)
-    ref = asap_mlp_reference(labels, params, classes, ch, tile, edge, uint8=True)
+    consts.pop("extra_ptr", None)
+    _asap_mlp[grid](labels, last, extra, *scalars, out, **consts, num_warps=warps)
+    ref = asap_mlp_reference(labels, params, classes, ch, tile, extra, uint8=True)
     diff = (out.int() - ref.int()).abs()
     assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
 
@@ -170,9 +176,9 @@ rows = []
 for arch in (80, 86, 89, 90):
     for dt in ("float32", "float16"):
         rows.append(("spade", arch, dt, False, P.spade_kernel(dt, 1e-5, 0.2, arch)))
-for arch, dt, edges in ((86, "float16", False), (90, "float32", True)):
-    ch = [15 + edges + 16, 32, 32, 32, 3]
-    rows.append(("asap", arch, dt, edges, P.asap_kernel(dt, 15, ch, 16, edges, arch)))
+for arch, dt, extra in ((86, "float16", 0), (90, "float32", 5)):
+    ch = [15 + extra + 16, 32, 32, 32, 3]
+    rows.append(("asap", arch, dt, extra > 0, P.asap_kernel(dt, 15, ch, 16, arch)))
 out = []
 for kind, arch, dt, edges, k in rows:
     cubin, log = ptxas(k.ptx, arch)
@@ -251,7 +257,7 @@ def test_tensorrt_adapter_registers_rules_and_aot_launches(monkeypatch):
     trt, trtp, reg = _fake_tensorrt()
     trt_plugins.register(arch=86, trt=trt, trtp=trtp)
     ids = {pid for _, pid in reg}
-    assert ids == {"rtgan::SpadeNormDenorm", "rtgan::AsapPixelMlp", "rtgan::AsapPixelMlpEdges"}
+    assert ids == {"rtgan::SpadeNormDenorm", "rtgan::AsapPixelMlp", "rtgan::AsapPixelMlpExtra"}
 
     T = trtp.TensorDesc
     x, st = T((2, 8, 16, 16), "f16"), T((8,), "f32")
@@ -272,6 +278,16 @@ def test_tensorrt_adapter_registers_rules_and_aot_launches(monkeypatch):
     out = reg["register", "rtgan::AsapPixelMlp"](labels, params, 15, CH, 16)
     assert out.shape_expr == (1, 32, 48, 3) and out.dtype == "u8"
     name, ptx, launch, extra = reg["aot", "rtgan::AsapPixelMlp"](labels, params, 15, CH, 16, (out,), 0)
-    assert compiled[-1] == ("float32", 15, CH, 16, False, 90)
+    assert compiled[-1] == ("float32", 15, CH, 16, 90)
     assert (launch.grid_x, launch.grid_y) == (6, 4)
     assert extra == tuple(("i32", v) for v in (32, 48, 2, 3, params.shape_expr[3]))
+
+    ch = [15 + 4 + 16, *CH[1:]]  # four noise channels
+    params = T((1, 2, 3, P.asap_param_count(ch)), "f32")
+    noise = T((1, 4, 32, 48), "f32")
+    out = reg["register", "rtgan::AsapPixelMlpExtra"](labels, params, noise, 15, ch, 16)
+    assert out.shape_expr == (1, 32, 48, 3) and out.dtype == "u8"
+    with pytest.raises(P.PluginShapeError, match="channels imply 4"):
+        reg["register", "rtgan::AsapPixelMlpExtra"](labels, params, T((1, 3, 32, 48), "f32"), 15, ch, 16)
+    reg["aot", "rtgan::AsapPixelMlpExtra"](labels, params, noise, 15, ch, 16, (out,), 0)
+    assert compiled[-1] == ("float32", 15, ch, 16, 90)
