@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..data.landscapes import PALETTE, render
+from ..errors import ConfigError
 from ..export import psnr
 from ..models import load, save
 from ..scenes import colorize
@@ -80,6 +81,44 @@ def loss_plot(run: Path, changes: list[dict], window: int = 20) -> bytes | None:
 def recipe_changes(run: Path) -> list[dict]:
     path = run / "recipe_changes.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def quality_lines(name: str, quality: dict | None) -> list[str]:
+    """The model card's "## Quality" section (with its trailing blank line), or nothing without scores."""
+    if not quality:
+        return []
+    q, real = quality.get(name), quality.get("real renders")
+    lines = [
+        "## Quality (no download needed)",
+        "",
+        "A small segmenter trained on real renders segments generated images of 60 held-out scenes "
+        "(the SPADE papers' protocol on our data); `python -m rtgan.train.quality`. The first row is the "
+        "segmenter on the real renders, the ceiling.",
+        "",
+        "| images | mIoU | pixel accuracy | mean per-class colour distance |",
+        "|---|---|---|---|",
+    ]
+    for label, r in (("real renders", real), (name, q)):
+        if r:
+            lines.append(f"| {label} | {r['miou']:.3f} | {r['pixel_accuracy']:.3f} | {r['mean_colour_distance']:.1f} |")
+    if q:
+        lines += ["", "| class | IoU | colour distance |", "|---|---|---|"]
+        for c, v in q["iou"].items():
+            dist = q["colour_distance"][c]
+            lines.append(f"| {c} | {'-' if v is None else f'{v:.3f}'} | {'-' if dist is None else f'{dist:.1f}'} |")
+    return lines + [""]
+
+
+def refresh_quality(model_dir: Path, quality: dict) -> Path:
+    """Replace the quality section of a bundled model's card (new scores, e.g. a new segmenter)."""
+    card = model_dir / "MODEL_CARD.md"
+    text = card.read_text()
+    head, sep, rest = text.partition("## Quality")
+    if not sep:
+        raise ConfigError(f"{card} has no '## Quality' section to refresh")
+    tail = rest[rest.index("\n## ") + 1 :] if "\n## " in rest else ""
+    atomic_write_bytes(card, (head + "\n".join(quality_lines(model_dir.name, quality)) + "\n" + tail).encode())
+    return card
 
 
 def _card(
@@ -174,30 +213,7 @@ def _card(
         "```",
         "",
     ]
-    if quality:
-        q = quality.get(name)
-        real = quality.get("real renders")
-        lines += [
-            "## Quality (no download needed)",
-            "",
-            "A small segmenter trained on real renders segments generated images of 60 held-out scenes "
-            "(the SPADE papers' protocol on our data); `python -m rtgan.train.quality`. The first row is the "
-            "segmenter on the real renders, the ceiling.",
-            "",
-            "| images | mIoU | pixel accuracy | mean per-class colour distance |",
-            "|---|---|---|---|",
-        ]
-        for label, r in (("real renders", real), (name, q)):
-            if r:
-                lines.append(
-                    f"| {label} | {r['miou']:.3f} | {r['pixel_accuracy']:.3f} | {r['mean_colour_distance']:.1f} |"
-                )
-        if q:
-            lines += ["", "| class | IoU | colour distance |", "|---|---|---|"]
-            for c, v in q["iou"].items():
-                dist = q["colour_distance"][c]
-                lines.append(f"| {c} | {'-' if v is None else f'{v:.3f}'} | {'-' if dist is None else f'{dist:.1f}'} |")
-        lines.append("")
+    lines += quality_lines(name, quality)
     lines += [
         "## Samples",
         "",
@@ -262,12 +278,20 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m rtgan.train.bundle", description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", required=True, help="training run directory (with checkpoint/ and losses.jsonl)")
+    p.add_argument("--run", help="training run directory (with checkpoint/ and losses.jsonl)")
     p.add_argument("--out", required=True, help="model directory to write, e.g. rtgan/weights/landscape-asapnet")
     p.add_argument("--quality", help="quality.json from `python -m rtgan.train.quality`")
+    p.add_argument("--refresh_quality", action="store_true", help="only rewrite OUT's card quality section")
     a = p.parse_args(argv)
     quality = json.loads(Path(a.quality).read_text()) if a.quality and Path(a.quality).is_file() else None
-    print(bundle(Path(a.run), Path(a.out), quality))
+    if a.refresh_quality:
+        if quality is None:
+            p.error("--refresh_quality needs --quality FILE")
+        print(refresh_quality(Path(a.out), quality))
+    elif a.run is None:
+        p.error("give --run (or --refresh_quality)")
+    else:
+        print(bundle(Path(a.run), Path(a.out), quality))
 
 
 if __name__ == "__main__":

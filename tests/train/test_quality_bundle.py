@@ -10,7 +10,7 @@ from test_train import config
 
 from rtgan.data.landscapes import LABEL_IDS
 from rtgan.train import train
-from rtgan.train.bundle import bundle
+from rtgan.train.bundle import bundle, refresh_quality
 from rtgan.train.quality import Segmenter, colour_distance, confusion, miou
 
 
@@ -52,6 +52,15 @@ def test_bundle_writes_loadable_fp16_model_and_card(tmp_path):
     assert "| steps | 2 at batch 2" in card and "samples.png" in card
     assert (out / "samples.png").stat().st_size > 1000
     assert (out / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "losses.png" in card
+
+    # re-scored (a new segmenter): only the quality section changes
+    score = {"miou": 0.5, "pixel_accuracy": 0.75, "mean_colour_distance": 12.0, "iou": {"sky": 0.9},
+             "colour_distance": {"sky": 3.0}}  # fmt: skip
+    refresh_quality(out, {"real renders": score, "landscape-pix2pixhd": score})
+    new = (out / "MODEL_CARD.md").read_text()
+    assert "| landscape-pix2pixhd | 0.500 | 0.750 | 12.0 |" in new and "| sky | 0.900 | 3.0 |" in new
+    before, after = card.split("## Quality"), new.split("## Quality")
+    assert before[0] == after[0] and card[card.index("## Samples") :] == new[new.index("## Samples") :]
 
 
 def test_quality_cli_scores_the_real_renders_and_each_model(tmp_path):
