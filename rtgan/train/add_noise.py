@@ -1,8 +1,9 @@
-"""`python -m rtgan.train.add_noise --run RUN --noise_nc 4`: give a SPADE or pix2pixHD run noise inputs.
+"""`python -m rtgan.train.add_noise --run RUN --noise_nc 4`: give a run noise inputs, as a warm start.
 
-Warm start instead of starting over: every conv that reads the semantic map gains `noise_nc` input
-channels with zero weights (and zero Adam moments), so the widened generator paints exactly what
-the run's did and training then learns to use the noise. The run's checkpoint and
+Instead of starting over, the noise inputs get zero weights (and zero Adam moments), so the widened
+generator paints exactly what the run's did and training then learns to use the noise: in SPADE
+and pix2pixHD every conv that reads the semantic map gains input channels; in ASAPNet the low-res
+stream's last conv gains the outputs that become the MLPs' noise weights. The run's checkpoint and
 recipe_changes.jsonl are updated; resume with the same command and `--set noise_nc=N` (or a
 preset that has it).
 """
@@ -13,23 +14,13 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from ..errors import ConfigError
 from ..models import build
 from ..models import io as model_io
 from ..utils.atomic import atomic_dir
 from .checkpoint import META, STATE, read_state
 from .trainer import CHECKPOINT
-
-
-def _widen(t: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
-    """Append zero input channels (dim 1) to `t` up to `shape`."""
-    if t.shape == shape:
-        return t
-    if t.dim() < 2 or t.shape[0] != shape[0] or t.shape[2:] != shape[2:] or t.shape[1] > shape[1]:
-        raise ConfigError(f"{name}: cannot widen {tuple(t.shape)} to {tuple(shape)} by input channels")
-    return torch.cat([t, t.new_zeros(shape[0], shape[1] - t.shape[1], *shape[2:])], 1)
+from .widen import widen, widened_state
 
 
 def add_noise_channels(run: str | Path, noise_nc: int) -> int:
@@ -40,20 +31,17 @@ def add_noise_channels(run: str | Path, noise_nc: int) -> int:
     ckpt = run / CHECKPOINT
     meta, tensors = read_state(ckpt)
     old = model_io.load(ckpt / "generator")
-    if old.config.arch not in ("spade", "pix2pixhd"):
-        # ASAPNet's noise enters predicted MLP weights, not a conv's input channels: train it from the start
-        raise ConfigError(f"add_noise widens SPADE and pix2pixHD runs only, not {old.config.arch}")
     if old.config.noise_nc != 0 or noise_nc <= 0:
         raise ConfigError(f"{run} has noise_nc={old.config.noise_nc}; this adds noise to a run without any")
     new = build(old.config.replace(noise_nc=noise_nc))
-    shapes = {k: v.shape for k, v in new.state_dict().items()}
-    new.load_state_dict({k: _widen(v, shapes[k], k) for k, v in old.state_dict().items()})
+    new.load_state_dict(widened_state(old, new.config))
     # opt_G's state is indexed by position in generator.parameters(), as the trainer built it
+    names = [k for k, _ in new.named_parameters()]
     for idx, p in enumerate(new.parameters()):
         for moment in ("exp_avg", "exp_avg_sq"):
             key = f"opt_G.{idx}.{moment}"
             if key in tensors:
-                tensors[key] = _widen(tensors[key], p.shape, key)
+                tensors[key] = widen(tensors[key], p.shape, names[idx], old.config, new.config)
     meta["train_config"]["model"]["noise_nc"] = noise_nc
     with atomic_dir(ckpt) as tmp:
         model_io.save(new, tmp / "generator")

@@ -121,6 +121,17 @@ def refresh_quality(model_dir: Path, quality: dict) -> Path:
     return card
 
 
+def _initialized_row(init: dict) -> str:
+    noise = init.get("noise_nc")
+    widened = (
+        f"; noise_nc {noise[0]} → {noise[1]} with zero-weight noise inputs" if noise and noise[0] != noise[1] else ""
+    )
+    return (
+        f"| initialized from | `{init['model']}` at step {init['step']} (weights sha256 {str(init.get('sha256'))[:12]}…"
+        f"{widened}; fresh discriminator and optimizers: `--init_from`) |"
+    )
+
+
 def _card(
     name: str,
     model,
@@ -178,6 +189,7 @@ def _card(
             if meta.get("optimizer_restarts")
             else []
         ),
+        *([_initialized_row(meta["initialized_from"])] if meta.get("initialized_from") else []),
         "",
         "## Config",
         "",

@@ -56,6 +56,9 @@ class TrainConfig:
     # VGG weights at hand it anchors colours and suppresses periodic artifacts early in training
     lambda_l1: float = 0.0
     vgg_weights: str | None = None
+    # a fresh run starts from this saved generator (rtgan format; noise inputs it lacks are added
+    # with zero weights) at its trained step count; discriminator and optimizers start fresh
+    init_from: str | None = None
     discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
     seed: int = 0
     amp: bool = False  # fp16 autocast + loss scaling; CUDA only
@@ -80,7 +83,17 @@ class TrainConfig:
 
     # fields a resumed run may change; anything else must match the checkpoint. Changes to the
     # recipe ones (loss weights) are appended to OUT/recipe_changes.jsonl and listed in model cards.
-    resumable = ("steps", "save_every", "sample_every", "log_every", "progress", "workers", "device", "out")
+    resumable = (
+        "steps",
+        "save_every",
+        "sample_every",
+        "log_every",
+        "progress",
+        "workers",
+        "device",
+        "out",
+        "init_from",
+    )
     recipe = ("lambda_feat", "lambda_vgg", "lambda_kld", "lambda_l1")
 
 
@@ -206,6 +219,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.elapsed = 0.0  # training seconds over all pieces of the run
         self.optimizer_restarts: list[int] = []  # steps where a carried run resumed with fresh optimizers
+        self.initialized_from: dict | None = None  # set by init_from
 
     # -- checkpoints -------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -222,6 +236,7 @@ class Trainer:
             "scalers": {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()},
             "last_losses": self.history[-1] if self.history else None,
             "optimizer_restarts": self.optimizer_restarts,
+            "initialized_from": self.initialized_from,
         }
         save_checkpoint(self.out / CHECKPOINT, self.generator, self.discriminator, self._optimizers(), meta)
 
@@ -245,6 +260,7 @@ class Trainer:
             self.scaler_d.load_state_dict(meta["scalers"]["D"])
         self.step, self.elapsed = meta["step"], meta.get("elapsed_s", 0.0)
         self.optimizer_restarts = list(meta.get("optimizer_restarts", []))
+        self.initialized_from = meta.get("initialized_from")
         if "optimizers" not in meta:
             self.optimizer_restarts.append(self.step)
             if self.rank == 0:
@@ -257,6 +273,22 @@ class Trainer:
             print(f"recipe changed at step {self.step}: {changes}")
         self.generator.train()
         return True
+
+    def init_from(self, path: str) -> None:
+        """Start this fresh run from a saved generator: its weights (widened to this run's noise
+        inputs, which paints the same), its step count and training time."""
+        from ..models import io as model_io
+        from .widen import widened_state
+
+        source = model_io.load(path)
+        self.generator.load_state_dict(widened_state(source, self.generator.config))
+        self.generator.train()
+        saved = model_io.read_config(Path(path))
+        trained = saved.get("trained") or {}
+        self.step, self.elapsed = int(trained.get("steps", 0)), float(trained.get("elapsed_s") or 0.0)
+        noise = [source.config.noise_nc, self.generator.config.noise_nc] if hasattr(source.config, "noise_nc") else None
+        digest = saved.get("sha256", {}).get(model_io.WEIGHTS)  # which weights, should the file change
+        self.initialized_from = {"model": str(path), "sha256": digest, "step": self.step, "noise_nc": noise}
 
     # -- one iteration -----------------------------------------------------------------------
     def _discriminate(self, semantics, fake, real):
@@ -354,11 +386,15 @@ def train(cfg: TrainConfig) -> Trainer:
     """Train (or resume) per `cfg`; the checkpoint lives in `cfg.out/checkpoint`."""
     trainer = Trainer(cfg)
     resumed = trainer.resume()
+    if not resumed and cfg.init_from:
+        trainer.init_from(cfg.init_from)
     if trainer.rank == 0:
         trainer.out.mkdir(parents=True, exist_ok=True)
         (trainer.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         if resumed:
             print(f"resuming {trainer.out} at step {trainer.step}/{cfg.steps}")
+        elif trainer.initialized_from:
+            print(f"starting {trainer.out} from {cfg.init_from} at step {trainer.step}/{cfg.steps}")
         if cfg.vgg_weights is None and cfg.lambda_vgg:
             print("VGG perceptual loss off: pass --vgg_weights PATH (torchvision vgg19 weights) to use it")
     # SIGTERM (schedulers, `kill`, preemption) saves like Ctrl-C; jobs started with `nohup ... &`

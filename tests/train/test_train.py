@@ -295,3 +295,50 @@ def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
 
     card = (bundle(carried, tmp_path / "landscape-spade") / "MODEL_CARD.md").read_text()
     assert "| optimizer restarts | at step 2 " in card
+
+
+@pytest.mark.parametrize("variant", ["asap-tile16", "asap-tile64-tent4-edges-in-mlp", "spade-normal-instance3"])
+def test_widening_to_noise_inputs_paints_the_same(variant):
+    from rtgan.models import build
+    from rtgan.train.widen import widened_state
+
+    from helpers import inputs, make
+
+    old, size = make(variant)
+    new = build(old.config.replace(noise_nc=3)).eval()
+    new.load_state_dict(widened_state(old, new.config))
+    _, _, sem = inputs(old, size)
+    with torch.no_grad():
+        a = old(sem)
+        b = new(sem, noise=torch.randn(len(sem), 3, *size))
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="only noise_nc"):
+        widened_state(old, old.config.replace(noise_nc=3, label_nc=old.config.label_nc + 1))
+
+
+def test_init_from_a_saved_generator_widens_it_and_continues_its_steps(tmp_path):
+    from rtgan.models import io as model_io
+    from rtgan.train.bundle import bundle
+
+    arch, model = MODELS["asapnet"]
+    plain = {**model, "noise_nc": 0}
+    source = train(config("asapnet", tmp_path / "src", steps=2, save_every=2, model=plain))
+    shipped = tmp_path / "shipped"
+    model_io.save(source.generator, shipped, extra={"trained": {"steps": 2, "elapsed_s": 5.0}})
+
+    trainer = Trainer(config("asapnet", tmp_path / "run", steps=3, init_from=str(shipped)))
+    assert not trainer.resume()
+    trainer.init_from(str(shipped))
+    assert trainer.step == 2 and trainer.elapsed == 5.0
+    labels = torch.tensor(LABEL_IDS)[torch.randint(0, len(LABEL_IDS), (2, 64, 64))]
+    g = trainer.generator.eval()
+    with torch.no_grad():  # the same painting, whatever the noise
+        want = source.generator.eval()(source.generator.prepare(labels))
+        torch.testing.assert_close(g(g.prepare(labels), noise=torch.randn(2, 2, 64, 64)), want, atol=1e-5, rtol=0)
+
+    run = train(config("asapnet", tmp_path / "run", steps=3, save_every=3, init_from=str(shipped)))
+    assert run.step == 3 and len(run.history) == 1
+    meta = json.loads((tmp_path / "run" / "checkpoint" / "train_state.json").read_text())
+    assert meta["initialized_from"]["step"] == 2 and meta["initialized_from"]["noise_nc"] == [0, 2]
+    card = (bundle(tmp_path / "run", tmp_path / "landscape-asapnet") / "MODEL_CARD.md").read_text()
+    assert f"| initialized from | `{shipped}` at step 2" in card and "noise_nc 0 → 2" in card
