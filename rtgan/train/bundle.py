@@ -154,6 +154,7 @@ def _card(
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
         + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
         + (f" --lambda_kld {kld:g}" if cfg.arch == "spade" and kld != _DEFAULT_KLD else "")
+        + (f" --init_from {meta['initialized_from']['model']}" if meta.get("initialized_from") else "")
     )
     lines = [
         f"# {name}",
