@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lambda_vgg", type=float, default=10.0)
     p.add_argument("--lambda_kld", type=float, default=0.05)
     p.add_argument("--lambda_l1", type=float, default=0.0, help="L1 to the real image (pix2pix); 0: SPADE's recipe")
+    p.add_argument(
+        "--lambda_texture", type=float, default=0.0, help="per-class random-filter texture statistics (no download)"
+    )
     p.add_argument("--init_from", help="start a new run from a saved generator (e.g. rtgan/weights/NAME)")
     p.add_argument("--vgg_weights", help="torchvision vgg19 weights (.pth/.safetensors) for the perceptual loss")
     p.add_argument("--ndf", type=int, default=64)
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda_vgg=a.lambda_vgg,
         lambda_kld=a.lambda_kld,
         lambda_l1=a.lambda_l1,
+        lambda_texture=a.lambda_texture,
         vgg_weights=a.vgg_weights,
         init_from=a.init_from,
         discriminator=DiscriminatorConfig(ndf=a.ndf, n_layers_D=a.n_layers_D, num_D=a.num_D),

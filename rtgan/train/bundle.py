@@ -153,6 +153,7 @@ def _card(
         f"--batch_size {t['batch_size']} --count {t['count']} --size {t['size'][0]}x{t['size'][1]} "
         f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
         + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
+        + (f" --lambda_texture {t['lambda_texture']:g}" if t.get("lambda_texture") else "")
         + (f" --lambda_kld {kld:g}" if cfg.arch == "spade" and kld != _DEFAULT_KLD else "")
         + (f" --init_from {meta['initialized_from']['model']}" if meta.get("initialized_from") else "")
     )
@@ -205,6 +206,11 @@ def _card(
         f"discriminator feature matching (x{t['lambda_feat']:g})"
         + (f", KLD (x{t['lambda_kld']:g})" if getattr(cfg, "use_vae", False) else "")
         + (f", L1 to the real image (x{t['lambda_l1']:g})" if t.get("lambda_l1") else "")
+        + (
+            f", per-class random-filter texture statistics (x{t['lambda_texture']:g}, `rtgan.train.texture`)"
+            if t.get("lambda_texture")
+            else ""
+        )
         + (
             f", VGG19 perceptual (x{t['lambda_vgg']:g})"
             if t.get("vgg_weights")

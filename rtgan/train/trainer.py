@@ -28,6 +28,7 @@ from ..models.labels import draw_noise
 from .checkpoint import load_checkpoint, save_checkpoint
 from .discriminator import DiscriminatorConfig, MultiscaleDiscriminator
 from .losses import VGGLoss, feature_matching, hinge_d, hinge_g, kld
+from .texture import RegionTextureLoss
 
 CHECKPOINT = "checkpoint"
 
@@ -55,6 +56,9 @@ class TrainConfig:
     # L1 to the real image, as pix2pix: off in SPADE's recipe, which relies on VGG instead; with no
     # VGG weights at hand it anchors colours and suppresses periodic artifacts early in training
     lambda_l1: float = 0.0
+    # per-class statistics of a random filter bank (rtgan.train.texture): teaches texture without
+    # downloaded weights; off in SPADE's recipe
+    lambda_texture: float = 0.0
     vgg_weights: str | None = None
     # a fresh run starts from this saved generator (rtgan format; noise inputs it lacks are added
     # with zero weights) at its trained step count; discriminator and optimizers start fresh
@@ -94,7 +98,7 @@ class TrainConfig:
         "out",
         "init_from",
     )
-    recipe = ("lambda_feat", "lambda_vgg", "lambda_kld", "lambda_l1")
+    recipe = ("lambda_feat", "lambda_vgg", "lambda_kld", "lambda_l1", "lambda_texture")
 
 
 class GeneratorStep(nn.Module):
@@ -208,6 +212,7 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=cfg.amp)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=cfg.amp)
         self.vgg = VGGLoss(cfg.vgg_weights).to(self.device) if cfg.vgg_weights else None
+        self.texture = RegionTextureLoss().to(self.device) if cfg.lambda_texture else None
         self.g_step, self.d_model = GeneratorStep(self.generator), self.discriminator
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -317,6 +322,9 @@ class Trainer:
                 losses["G_feat"] = cfg.lambda_feat * feature_matching(pred_real, pred_fake)
             if self.vgg is not None:
                 losses["G_vgg"] = cfg.lambda_vgg * self.vgg(fake.float(), image)
+            if self.texture is not None:
+                classes = semantics[:, : self.generator.config.num_classes]
+                losses["G_tex"] = cfg.lambda_texture * self.texture(fake.float(), image, classes)
             if cfg.lambda_l1:
                 losses["G_l1"] = cfg.lambda_l1 * (fake.float() - image).abs().mean()
             if mu is not None:

@@ -180,6 +180,12 @@ def test_vgg_loss_reads_torchvision_layout(tmp_path):
         VGGLoss(tmp_path / "missing.pth")
 
 
+def test_texture_loss_joins_the_generator_loss(tmp_path):
+    trainer = Trainer(config("asapnet", tmp_path, lambda_texture=5.0))
+    losses = trainer.train_step(next(iter(trainer.batches())))
+    assert losses["G_tex"] > 0 and torch.isfinite(torch.tensor(losses["G_tex"]))
+
+
 def test_vgg_loss_joins_the_generator_loss(tmp_path):
     path = tmp_path / "vgg19.pth"
     torch.save(_vgg_state(), path)
