@@ -99,13 +99,14 @@ VARIANTS: dict[str, tuple[str, dict, tuple[int, int]]] = {
     # rtgan's noise inputs (not official): noise channels after the instance edges
     "spade-noise": ("spade", dict(_SPADE, label_nc=4, noise_nc=2, crop_size=64), (64, 64)),
     "p2phd-local-noise": ("pix2pixhd", dict(_P2P, label_nc=4, netG="local", noise_nc=3), (32, 64)),
+    "p2phd-noise-decoder": ("pix2pixhd", dict(_P2P, label_nc=4, noise_nc=2, noise_decoder=True), (32, 48)),
     "asap-noise-edges-in-mlp": (
         "asapnet",
         dict(_ASAP, label_nc=4, lr_instance=False, crop_size=256, noise_nc=3),
         (32, 64),
     ),
 }
-NOT_OFFICIAL = ("spade-noise", "p2phd-local-noise", "asap-noise-edges-in-mlp")
+NOT_OFFICIAL = ("spade-noise", "p2phd-local-noise", "p2phd-noise-decoder", "asap-noise-edges-in-mlp")
 
 
 @functools.lru_cache(maxsize=None)

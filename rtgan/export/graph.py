@@ -243,16 +243,18 @@ class Pix2PixHDGraph(_Graph):
             self.branches_1 = nn.ModuleList(getattr(model, f"model{n}_1") for n in range(1, self.n_local + 1))
             self.branches_2 = nn.ModuleList(getattr(model, f"model{n}_2") for n in range(1, self.n_local + 1))
             head = self.branches_1[-1]  # the finest branch reads the full-resolution label map
+            self.head_rest = nn.Sequential(*list(head)[2:])
         else:
             head = model.model
+            self.generator = model  # from layer 2 on, through global_layers: it adds decoder noise
         # head[0] is ReflectionPad2d(3), head[1] the 7x7 conv over the one-hot map
         self.first = label_conv(head[1], c.num_classes, 3, "reflect", rewrites.label_gather)
-        self.head_rest = nn.Sequential(*list(head)[2:])
 
     def paint(self, labels, edges, z):
-        x = self.head_rest(self.first(labels, edges))
         if not self.local:
-            return x
+            noise = None if self.noise is None else self.noise.expand(labels.shape[0], -1, -1, -1)
+            return self.generator.global_layers(self.first(labels, edges), noise, start=2)
+        x = self.head_rest(self.first(labels, edges))
         sem = one_hot(labels, self.config.num_classes)
         sem = sem if edges is None else torch.cat([sem, edges], 1)
         pyramid = [sem]

@@ -52,7 +52,8 @@ def random_inputs(model: nn.Module, height: int, width: int, batch: int = 1, gen
 def _output_layer(model: nn.Module) -> nn.Module:
     if model.config.arch == "spade":
         return model.conv_img
-    return [m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and not n.startswith("encoder")][-1]
+    skip = ("encoder", "noise_decoder")  # VAE encoder, pix2pixHD's decoder-noise 1x1 convs
+    return [m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and not n.startswith(skip)][-1]
 
 
 @torch.no_grad()

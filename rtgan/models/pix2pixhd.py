@@ -37,6 +37,10 @@ class Pix2PixHDConfig(GeneratorConfig):
     norm: str = "instance"
     input_nc: int = 3
     noise_nc: int = 0  # per-pixel noise channels after the semantic map (not official; see with_noise)
+    # also add the noise, through a learned 1x1 conv, to every upsampling stage (not official; as
+    # StyleGAN's noise inputs): the global generator's strided encoder averages input noise away,
+    # so without this its decoder can only paint textures that repeat with the upsampling stride
+    noise_decoder: bool = False
 
     def __post_init__(self):
         self._check_label_ids()
@@ -44,6 +48,10 @@ class Pix2PixHDConfig(GeneratorConfig):
         self._require(self.noise_nc >= 0, f"noise_nc must be >= 0, got {self.noise_nc}")
         self._require(self.netG in ("global", "local"), f"netG must be 'global' or 'local', got {self.netG!r}")
         self._require(self.norm in ("instance", "batch"), f"norm must be 'instance' or 'batch', got {self.norm!r}")
+        self._require(
+            not self.noise_decoder or (self.noise_nc > 0 and self.netG == "global"),
+            "noise_decoder needs noise_nc > 0 and netG='global'",
+        )
 
     @property
     def num_classes(self) -> int:
@@ -134,6 +142,14 @@ class Pix2PixHDGenerator(nn.Module):
             self.model = nn.Sequential(
                 *global_generator_layers(nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm)
             )
+            if c.noise_decoder:
+                n = c.n_downsample_global
+                widths = [c.ngf * 2 ** (n - 1 - i) for i in range(n)]
+                self.noise_decoder = nn.ModuleList(nn.Conv2d(c.noise_nc, w, 1, bias=False) for w in widths)
+                # upsampling stage i ends with its ReLU; the noise goes in just before it, at the
+                # stage's resolution (every 2**(n-1-i)-th pixel of the full-resolution map)
+                relu0 = 4 + 3 * n + c.n_blocks_global + 2
+                self._noise_at = {relu0 + 3 * i: (i, 2 ** (n - 1 - i)) for i in range(n)}
             return
         norm_layer = _norm_layer(c.norm)
         ngf_global = c.ngf * 2**c.n_local_enhancers
@@ -193,7 +209,7 @@ class Pix2PixHDGenerator(nn.Module):
         c.check_size(*semantics.shape[2:])
         semantics = with_noise(semantics, noise, c.noise_nc)
         if c.netG == "global":
-            return self.model(semantics)
+            return self.global_layers(semantics, semantics[:, semantics.shape[1] - c.noise_nc :])
         pyramid = [semantics]
         for _ in range(c.n_local_enhancers):
             pyramid.append(self.downsample(pyramid[-1]))
@@ -202,3 +218,15 @@ class Pix2PixHDGenerator(nn.Module):
             x = pyramid[c.n_local_enhancers - n]
             out = getattr(self, f"model{n}_2")(getattr(self, f"model{n}_1")(x) + out)
         return out
+
+    def global_layers(self, x: torch.Tensor, noise: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """The global generator's layers from `start` on; with `noise_decoder`, each upsampling
+        stage gets its share of `noise` (B, noise_nc, H, W) before its ReLU."""
+        if not self.config.noise_decoder:
+            return self.model[start:](x)
+        for i in range(start, len(self.model)):
+            if i in self._noise_at:
+                stage, stride = self._noise_at[i]
+                x = x + self.noise_decoder[stage](noise[:, :, ::stride, ::stride])
+            x = self.model[i](x)
+        return x

@@ -192,6 +192,7 @@ PRESETS: dict[str, Preset] = {
                 "n_downsample_global": 3,
                 "n_blocks_global": 4,
                 "noise_nc": 4,
+                "noise_decoder": True,
             },
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",

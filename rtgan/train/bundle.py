@@ -78,6 +78,10 @@ def loss_plot(run: Path, changes: list[dict], window: int = 20) -> bytes | None:
     return buf.getvalue()
 
 
+def _value(v) -> str:
+    return str(v) if isinstance(v, bool) else f"{v:g}"
+
+
 def recipe_changes(run: Path) -> list[dict]:
     path = run / "recipe_changes.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -175,10 +179,17 @@ def _card(
         f"| final losses (mean of the last 50 logged steps) | {', '.join(f'{k} {v:.3f}' for k, v in losses.items())} |",
         *[
             f"| recipe change at step {c['step']} | "
-            + ", ".join(f"{k} {a:g} → {b:g}" for k, (a, b) in c["changed"].items())
+            + ", ".join(f"{k} {_value(a)} → {_value(b)}" for k, (a, b) in c["changed"].items())
             + (
-                f" (`python -m rtgan.train.add_noise --run runs/{name}` at that step: zero-weight noise inputs) |"
-                if "noise_nc" in c["changed"]
+                f" (`python -m rtgan.train.add_noise --run runs/{name}"
+                + (" --decoder" if {"noise_decoder", "noise_decoder_init_std"} & set(c["changed"]) else "")
+                + (
+                    f" --init_std {c['changed']['noise_decoder_init_std'][1]:g}` at that step: decoder-noise weights "
+                    "moved off zero) |"
+                    if "noise_decoder_init_std" in c["changed"]
+                    else "` at that step: zero-weight noise inputs) |"
+                )
+                if {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(c["changed"])
                 else " (the command reproduces the final recipe; run the steps before it without the change) |"
             )
             for c in changes

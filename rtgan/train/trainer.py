@@ -269,7 +269,7 @@ class Trainer:
         if "optimizers" not in meta:
             self.optimizer_restarts.append(self.step)
             if self.rank == 0:
-                print(f"{path} carries no optimizer state (rtgan.train.carry): Adam restarts at step {self.step}")
+                print(f"{path} carries no optimizer state: Adam restarts at step {self.step}")
         recipe = {k: [saved[k], now[k]] for k in TrainConfig.recipe if saved[k] != now[k]}
         if recipe and self.rank == 0:
             with open(self.out / "recipe_changes.jsonl", "a") as f:

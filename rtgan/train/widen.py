@@ -2,7 +2,8 @@
 
 The new noise inputs get zero weights: in SPADE and pix2pixHD every conv that reads the semantic
 map gains input channels; in ASAPNet the low-res stream's last conv gains the outputs that become
-the MLPs' weights for the new inputs. Used by `add_noise` (a run) and `--init_from` (a saved model).
+the MLPs' weights for the new inputs; pix2pixHD's decoder-noise convs (noise_decoder) are new
+weights, all zero. Used by `add_noise` (a run) and `--init_from` (a saved model).
 """
 
 from __future__ import annotations
@@ -42,11 +43,18 @@ def widen(t: torch.Tensor, shape: torch.Size, name: str, old, new) -> torch.Tens
 
 
 def widened_state(old_model, new_config) -> dict[str, torch.Tensor]:
-    """`old_model`'s state for a model built from `new_config` (old's config with more noise_nc)."""
+    """`old_model`'s state for a model built from `new_config`: old's config with more noise_nc
+    (and, for pix2pixHD, noise_decoder turned on: its 1x1 noise convs start at zero)."""
     old = old_model.config
-    if old.arch not in ("spade", "pix2pixhd", "asapnet") or old.replace(noise_nc=new_config.noise_nc) != new_config:
-        raise ConfigError(f"only noise_nc may differ between {old} and {new_config}")
+    noise = {"noise_nc": new_config.noise_nc}
+    if old.arch == "pix2pixhd":
+        noise["noise_decoder"] = new_config.noise_decoder
+        if old.noise_decoder and not new_config.noise_decoder:
+            raise ConfigError("cannot remove the decoder noise (noise_decoder True -> False)")
+    if old.arch not in ("spade", "pix2pixhd", "asapnet") or old.replace(**noise) != new_config:
+        raise ConfigError(f"only noise_nc (and pix2pixHD's noise_decoder) may differ between {old} and {new_config}")
     if new_config.noise_nc < old.noise_nc:
         raise ConfigError(f"cannot remove noise channels ({old.noise_nc} -> {new_config.noise_nc})")
-    shapes = {k: v.shape for k, v in build(new_config).state_dict().items()}
-    return {k: widen(v, shapes[k], k, old, new_config) for k, v in old_model.state_dict().items()}
+    new_state = build(new_config).state_dict()
+    state = {k: widen(v, new_state[k].shape, k, old, new_config) for k, v in old_model.state_dict().items()}
+    return {k: state[k] if k in state else torch.zeros_like(v) for k, v in new_state.items()}

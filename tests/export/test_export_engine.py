@@ -35,6 +35,8 @@ def test_cpu_backends_match_reference(variant, tmp_path):
         got = _run(engine, feeds)
         assert got.dtype == np.uint8 and got.shape == (2, h, w, 3)
         assert psnr(got, ref) >= 60, f"{backend}: {psnr(got, ref):.1f} dB"
+    # full precision on any CPU (bf16-capable ones would otherwise lower it silently)
+    assert "float32" in str(engine.backend.model.get_property("INFERENCE_PRECISION_HINT"))
 
 
 def test_torch_backend_is_the_reference(tmp_path):

@@ -101,6 +101,9 @@ def test_config_errors():
         make_config("asapnet", no_one_hot=True)
     with pytest.raises(ConfigError, match="did you mean 'spade-coco'"):
         get_preset("spade-cocoo")
+    for bad in (dict(noise_decoder=True), dict(noise_decoder=True, noise_nc=2, netG="local")):
+        with pytest.raises(ConfigError, match="noise_decoder needs noise_nc > 0 and netG='global'"):
+            make_config("pix2pixhd", **bad)
 
 
 def _save_official(model, path):

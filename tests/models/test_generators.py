@@ -1,5 +1,6 @@
 """Forward behaviour of every reduced-width variant: shapes, range, determinism, batch independence."""
 
+import copy
 import math
 
 import pytest
@@ -103,7 +104,9 @@ def test_prepare_one_hot_and_dontcare():
     assert torch.equal(sem.argmax(1), labels) and torch.equal(sem.sum(1), torch.ones(1, 2, 2))
 
 
-@pytest.mark.parametrize("variant", ["spade-noise", "p2phd-local-noise", "asap-noise-edges-in-mlp"])
+@pytest.mark.parametrize(
+    "variant", ["spade-noise", "p2phd-local-noise", "p2phd-noise-decoder", "asap-noise-edges-in-mlp"]
+)
 def test_noise_inputs(variant):
     from rtgan.errors import InputError
     from rtgan.models.labels import texture_noise
@@ -124,6 +127,32 @@ def test_noise_inputs(variant):
     plain, _ = make("p2phd-local")
     with pytest.raises(InputError, match="noise_nc=0"):
         plain(inputs(plain, (32, 64))[2], noise=torch.randn(2, 1, 32, 64))
+
+
+def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu():
+    from torch import nn
+
+    model, (h, w) = make("p2phd-noise-decoder")
+    k, n = model.config.noise_nc, model.config.n_downsample_global
+    for i, (stage, stride) in model._noise_at.items():
+        up = model.model[i - 2]
+        assert isinstance(up, nn.ConvTranspose2d) and isinstance(model.model[i], nn.ReLU)
+        assert model.noise_decoder[stage].out_channels == up.out_channels and stride == 2 ** (n - 1 - stage)
+    _, _, sem = inputs(model, (h, w))
+    with torch.no_grad():
+        model.model[1].weight[:, -k:] = 0  # no noise through the encoder: what remains is the decoder's
+        noises = [torch.randn(2, k, h, w, generator=torch.Generator().manual_seed(s)) for s in (1, 2)]
+        for stage in range(n):  # each stage on its own changes the painting
+            only = copy.deepcopy(model)
+            for j, conv in enumerate(only.noise_decoder):
+                if j != stage:
+                    conv.weight.zero_()
+            a, b = (only(sem, noise=x) for x in noises)
+            assert (a - b).abs().amax() > 1e-3, stage
+            for conv in only.noise_decoder:
+                conv.weight.zero_()
+            a, b = (only(sem, noise=x) for x in noises)
+            assert torch.equal(a, b)
 
 
 def test_octave_noise_has_grain_at_each_scale():

@@ -277,6 +277,41 @@ def test_add_noise_is_an_exact_warm_start_that_resumes(tmp_path):
         add_noise_channels(tmp_path, 3)
 
 
+def test_add_decoder_noise_to_a_pix2pixhd_run_is_an_exact_warm_start(tmp_path):
+    from rtgan.models import io as model_io
+    from rtgan.train.add_noise import add_noise_channels
+
+    arch, model = MODELS["pix2pixhd"]
+    noisy = {**model, "noise_nc": 2}
+    train(config("pix2pixhd", tmp_path, steps=1, save_every=1, model=noisy))
+    before = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert add_noise_channels(tmp_path, 2, decoder=True) == 1
+    after = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert after.config.noise_decoder and len(after.noise_decoder) == model["n_downsample_global"]
+    labels = torch.tensor(LABEL_IDS)[torch.randint(0, len(LABEL_IDS), (2, 32, 32))]
+    noise = torch.randn(2, 2, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            after(after.prepare(labels), noise=noise), before(before.prepare(labels), noise=noise)
+        )
+    record = json.loads((tmp_path / "recipe_changes.jsonl").read_text())
+    assert record == {"step": 1, "changed": {"noise_decoder": [False, True]}}
+    # new parameters: Adam restarts (recorded), the decoder-noise weights learn
+    resumed = train(config("pix2pixhd", tmp_path, steps=3, model={**noisy, "noise_decoder": True}))
+    assert resumed.step == 3 and resumed.optimizer_restarts == [1]
+    assert all(conv.weight.abs().sum() > 0 for conv in resumed.generator.noise_decoder)
+    with pytest.raises(ConfigError, match="decoder noise"):
+        add_noise_channels(tmp_path, 2, decoder=True)
+    # moving the decoder-noise weights off zero, where the texture losses barely pull them
+    learned = [conv.weight.detach().clone() for conv in resumed.generator.noise_decoder]
+    assert add_noise_channels(tmp_path, 2, decoder=True, init_std=0.05) == 3
+    kicked = model_io.load(tmp_path / "checkpoint" / "generator").noise_decoder
+    moved = torch.cat([(k.weight - w).flatten() for k, w in zip(kicked, learned)])
+    assert 0.03 < float(moved.std()) < 0.07
+    record = json.loads((tmp_path / "recipe_changes.jsonl").read_text().splitlines()[-1])
+    assert record == {"step": 3, "changed": {"noise_decoder_init_std": [0, 0.05]}}
+
+
 def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
     from rtgan.train.carry import carry
 
