@@ -61,6 +61,9 @@ def test_bundle_writes_loadable_fp16_model_and_card(tmp_path):
     assert "| landscape-pix2pixhd | 0.500 | 0.750 | 12.0 |" in new and "| sky | 0.900 | 3.0 |" in new
     before, after = card.split("## Quality"), new.split("## Quality")
     assert before[0] == after[0] and card[card.index("## Samples") :] == new[new.index("## Samples") :]
+    assert "at the ceiling" not in new
+    refresh_quality(out, {"real renders": score, "landscape-pix2pixhd": {**score, "miou": 0.6}})
+    assert "read it as at the ceiling, not above it" in (out / "MODEL_CARD.md").read_text()
 
 
 def test_quality_cli_scores_the_real_renders_and_each_model(tmp_path):
