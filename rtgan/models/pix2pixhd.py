@@ -142,6 +142,7 @@ class Pix2PixHDGenerator(nn.Module):
             self.model = nn.Sequential(
                 *global_generator_layers(nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm)
             )
+            self._noise_at: dict[int, tuple[int, int]] = {}  # layer index -> (noise stage, stride)
             if c.noise_decoder:
                 n = c.n_downsample_global
                 widths = [c.ngf * 2 ** (n - 1 - i) for i in range(n)]
@@ -209,7 +210,7 @@ class Pix2PixHDGenerator(nn.Module):
         c.check_size(*semantics.shape[2:])
         semantics = with_noise(semantics, noise, c.noise_nc)
         if c.netG == "global":
-            return self.global_layers(semantics, semantics[:, semantics.shape[1] - c.noise_nc :])
+            return self.global_layers(semantics, semantics[:, -c.noise_nc :] if c.noise_nc else None)
         pyramid = [semantics]
         for _ in range(c.n_local_enhancers):
             pyramid.append(self.downsample(pyramid[-1]))
@@ -219,11 +220,9 @@ class Pix2PixHDGenerator(nn.Module):
             out = getattr(self, f"model{n}_2")(getattr(self, f"model{n}_1")(x) + out)
         return out
 
-    def global_layers(self, x: torch.Tensor, noise: torch.Tensor, start: int = 0) -> torch.Tensor:
+    def global_layers(self, x: torch.Tensor, noise: torch.Tensor | None, start: int = 0) -> torch.Tensor:
         """The global generator's layers from `start` on; with `noise_decoder`, each upsampling
         stage gets its share of `noise` (B, noise_nc, H, W) before its ReLU."""
-        if not self.config.noise_decoder:
-            return self.model[start:](x)
         for i in range(start, len(self.model)):
             if i in self._noise_at:
                 stage, stride = self._noise_at[i]

@@ -82,6 +82,24 @@ def _value(v) -> str:
     return str(v) if isinstance(v, bool) else f"{v:g}"
 
 
+def _change_row(name: str, change: dict) -> str:
+    """A card row for one recipe_changes.jsonl entry, saying how to repeat it."""
+    changed = change["changed"]
+    what = ", ".join(f"{k} {_value(a)} → {_value(b)}" for k, (a, b) in changed.items())
+    if not {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(changed):  # loss weights
+        how = "the command reproduces the final recipe; run the steps before it without the change"
+    else:  # a model change made by add_noise
+        cmd = f"python -m rtgan.train.add_noise --run runs/{name}"
+        if {"noise_decoder", "noise_decoder_init_std"} & set(changed):
+            cmd += " --decoder"
+        if "noise_decoder_init_std" in changed:
+            cmd += f" --init_std {changed['noise_decoder_init_std'][1]:g}"
+            how = f"`{cmd}` at that step: decoder-noise weights moved off zero"
+        else:
+            how = f"`{cmd}` at that step: zero-weight noise inputs"
+    return f"| recipe change at step {change['step']} | {what} ({how}) |"
+
+
 def recipe_changes(run: Path) -> list[dict]:
     path = run / "recipe_changes.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -185,23 +203,7 @@ def _card(
         f"| wall time | {meta.get('elapsed_s', 0) / 3600:.2f} h of training on a 2-core CPU machine, "
         "shared with the other bundled runs |",
         f"| final losses (mean of the last 50 logged steps) | {', '.join(f'{k} {v:.3f}' for k, v in losses.items())} |",
-        *[
-            f"| recipe change at step {c['step']} | "
-            + ", ".join(f"{k} {_value(a)} → {_value(b)}" for k, (a, b) in c["changed"].items())
-            + (
-                f" (`python -m rtgan.train.add_noise --run runs/{name}"
-                + (" --decoder" if {"noise_decoder", "noise_decoder_init_std"} & set(c["changed"]) else "")
-                + (
-                    f" --init_std {c['changed']['noise_decoder_init_std'][1]:g}` at that step: decoder-noise weights "
-                    "moved off zero) |"
-                    if "noise_decoder_init_std" in c["changed"]
-                    else "` at that step: zero-weight noise inputs) |"
-                )
-                if {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(c["changed"])
-                else " (the command reproduces the final recipe; run the steps before it without the change) |"
-            )
-            for c in changes
-        ],
+        *[_change_row(name, c) for c in changes],
         *(
             [
                 f"| optimizer restarts | at step {', '.join(map(str, meta['optimizer_restarts']))} (carried across "
