@@ -1,9 +1,11 @@
-"""Engine-only latency of the bundled demo model at its 256x256, per CPU runtime, rounds interleaved:
+"""Engine-only latency of a bundled model at 256x256, per CPU runtime, rounds interleaved:
 
     python benchmarks/demo_engine.py --out benchmarks/results/demo [--baseline ARTIFACT_DIR ...]
+    python benchmarks/demo_engine.py --model landscape-pix2pixhd --rewrites default no_resize_fold --out DIR
 
-Exports the bundled `landscape-asapnet` with the default rewrites and with label gathers, for ONNX
-Runtime and OpenVINO, and times `Engine.run` on one landscape label map; `--baseline` adds exported
+Exports the model (default: the demo's `landscape-asapnet`; a bundled name or a model directory)
+with each named rewrite set (default: the default rewrites and label gathers), for ONNX Runtime
+and OpenVINO, and times `Engine.run` on one landscape label map; `--baseline` adds exported
 artifacts from another checkout (e.g. an older demo cache) to the same rounds, for before/after ratios.
 Every engine's image is compared with the first one's.
 """
@@ -31,18 +33,26 @@ def main(argv: list[str] | None = None) -> int:
     from rtgan.export.rewrite import Rewrites
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rewrite_sets = {
+        "default": Rewrites(),
+        "label_gather": Rewrites(label_gather=True),
+        "no_resize_fold": Rewrites(fold_resize_conv=False),
+    }
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/demo")
+    ap.add_argument("--model", default="landscape-asapnet", help="a bundled model's name or a model directory")
+    ap.add_argument("--rewrites", nargs="+", default=["default", "label_gather"], choices=list(rewrite_sets))
     ap.add_argument("--baseline", nargs="*", default=[], help="exported artifact directories to time alongside")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=30, help="timed runs per engine per round")
     args = ap.parse_args(argv)
 
-    net = models.load(weights.path())
+    net = models.load(args.model if Path(args.model).is_dir() else weights.path(args.model))
     labels = layout(0, 256, 256).astype(np.int32)[None]
     engines = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in ("onnxruntime", "openvino"):
-            for name, rw in (("default", Rewrites()), ("label_gather", Rewrites(label_gather=True))):
+            for name in args.rewrites:
+                rw = rewrite_sets[name]
                 art = export(net, height=256, width=256, backend=backend, out=f"{tmp}/{backend}-{name}", rewrites=rw)
                 engines[f"{backend} {name}"] = Engine.load(art, backend)
         for d in args.baseline:

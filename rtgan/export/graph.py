@@ -18,6 +18,7 @@ from .rewrite import (
     DEFAULT,
     FastSPADE,
     Rewrites,
+    fold_resize_convs,
     fold_spectral_norm,
     frozen_copy,
     instance_edges,
@@ -228,6 +229,8 @@ class Pix2PixHDGraph(_Graph):
     def __init__(self, model: Pix2PixHDGenerator, height: int, width: int, rewrites: Rewrites = DEFAULT):
         super().__init__()
         model = frozen_copy(model)
+        if rewrites.fold_resize_conv:
+            fold_resize_convs(model)
         c = self.config = model.config
         if c.extra_nc:
             raise ConfigError(

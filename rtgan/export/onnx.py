@@ -58,12 +58,16 @@ def to_fp16(src: str | Path, dst: str | Path) -> Path:
     import onnx
     from onnxconverter_common.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
-    # The converter leaves Cast(to=float32) nodes, here the one-hot and instance-edge casts, which
+    source = onnx.load(str(src))
+    ours = {node.name for node in source.graph.node if node.op_type == "Cast"}
+    model = convert_float_to_float16(source, keep_io_types=True)
+    # The converter leaves our Cast(to=float32) nodes, the one-hot and instance-edge casts, which
     # would feed float32 into fp16 convs (TensorRT's strong typing rejects the mix). Every float in
-    # these graphs is internal (inputs are ids, the output uint8), so such casts become fp16.
+    # these graphs is internal (inputs are ids, the output uint8), so those casts become fp16. The
+    # casts the converter inserts around ops it keeps in float32 (Resize, whose scales ONNX
+    # requires in float32) stay as they are.
     for node in model.graph.node:
-        if node.op_type == "Cast":
+        if node.op_type == "Cast" and node.name in ours:
             for attr in node.attribute:
                 if attr.name == "to" and attr.i == onnx.TensorProto.FLOAT:
                     attr.i = onnx.TensorProto.FLOAT16

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
@@ -41,6 +42,10 @@ class Pix2PixHDConfig(GeneratorConfig):
     # StyleGAN's noise inputs): the global generator's strided encoder averages input noise away,
     # so without this its decoder can only paint textures that repeat with the upsampling stride
     noise_decoder: bool = False
+    # "transpose": the official stride-2 transposed convs; "resize" (not official): 2x nearest
+    # upsampling then a 3x3 conv, whose output pixels all see the same taps, so it has no
+    # stride-periodic checkerboard to unlearn (Odena et al., Distill 2016)
+    upsample: str = "transpose"
 
     def __post_init__(self):
         self._check_label_ids()
@@ -48,6 +53,9 @@ class Pix2PixHDConfig(GeneratorConfig):
         self._require(self.noise_nc >= 0, f"noise_nc must be >= 0, got {self.noise_nc}")
         self._require(self.netG in ("global", "local"), f"netG must be 'global' or 'local', got {self.netG!r}")
         self._require(self.norm in ("instance", "batch"), f"norm must be 'instance' or 'batch', got {self.norm!r}")
+        self._require(
+            self.upsample in ("transpose", "resize"), f"upsample must be 'transpose' or 'resize', got {self.upsample!r}"
+        )
         self._require(
             not self.noise_decoder or (self.noise_nc > 0 and self.netG == "global"),
             "noise_decoder needs noise_nc > 0 and netG='global'",
@@ -85,6 +93,23 @@ def _norm_layer(norm: str):
     return (lambda c: nn.InstanceNorm2d(c, affine=False)) if norm == "instance" else (lambda c: nn.BatchNorm2d(c))
 
 
+class ResizeConv(nn.Module):
+    """2x nearest-neighbour upsampling, then a 3x3 conv (zero padding, as the transposed conv it replaces)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def _upsample_layer(kind: str, in_channels: int, out_channels: int) -> nn.Module:
+    if kind == "resize":
+        return ResizeConv(in_channels, out_channels)
+    return nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1)
+
+
 class ResnetBlock(nn.Module):
     def __init__(self, dim: int, norm: str = "instance"):
         super().__init__()
@@ -104,9 +129,15 @@ class ResnetBlock(nn.Module):
 
 
 def global_generator_layers(
-    input_nc: int, ngf: int, n_downsample: int, n_blocks: int, norm: str, final: bool = True
+    input_nc: int,
+    ngf: int,
+    n_downsample: int,
+    n_blocks: int,
+    norm: str,
+    final: bool = True,
+    upsample: str = "transpose",
 ) -> list[nn.Module]:
-    """c7s1-ngf, n strided downsamples, n_blocks residual blocks, n transposed-conv upsamples[, c7s1-3, tanh]."""
+    """c7s1-ngf, n strided downsamples, n_blocks residual blocks, n upsamples[, c7s1-3, tanh]."""
     norm_layer = _norm_layer(norm)
     layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7), norm_layer(ngf), nn.ReLU(True)]
     for i in range(n_downsample):
@@ -115,11 +146,7 @@ def global_generator_layers(
     layers += [ResnetBlock(ngf * 2**n_downsample, norm) for _ in range(n_blocks)]
     for i in range(n_downsample):
         m = 2 ** (n_downsample - i)
-        layers += [
-            nn.ConvTranspose2d(ngf * m, ngf * m // 2, 3, stride=2, padding=1, output_padding=1),
-            norm_layer(ngf * m // 2),
-            nn.ReLU(True),
-        ]
+        layers += [_upsample_layer(upsample, ngf * m, ngf * m // 2), norm_layer(ngf * m // 2), nn.ReLU(True)]
     if final:
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
     return layers
@@ -140,7 +167,9 @@ class Pix2PixHDGenerator(nn.Module):
         nc = c.semantic_nc + c.noise_nc
         if c.netG == "global":
             self.model = nn.Sequential(
-                *global_generator_layers(nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm)
+                *global_generator_layers(
+                    nc, c.ngf, c.n_downsample_global, c.n_blocks_global, c.norm, upsample=c.upsample
+                )
             )
             self._noise_at: dict[int, tuple[int, int]] = {}  # layer index -> (noise stage, stride)
             if c.noise_decoder:
@@ -155,7 +184,9 @@ class Pix2PixHDGenerator(nn.Module):
         norm_layer = _norm_layer(c.norm)
         ngf_global = c.ngf * 2**c.n_local_enhancers
         self.model = nn.Sequential(
-            *global_generator_layers(nc, ngf_global, c.n_downsample_global, c.n_blocks_global, c.norm, final=False)
+            *global_generator_layers(
+                nc, ngf_global, c.n_downsample_global, c.n_blocks_global, c.norm, final=False, upsample=c.upsample
+            )
         )
         for n in range(1, c.n_local_enhancers + 1):
             f = c.ngf * 2 ** (c.n_local_enhancers - n)
@@ -169,7 +200,7 @@ class Pix2PixHDGenerator(nn.Module):
                 nn.ReLU(True),
             ]
             up = [ResnetBlock(f * 2, c.norm) for _ in range(c.n_blocks_local)]
-            up += [nn.ConvTranspose2d(f * 2, f, 3, stride=2, padding=1, output_padding=1), norm_layer(f), nn.ReLU(True)]
+            up += [_upsample_layer(c.upsample, f * 2, f), norm_layer(f), nn.ReLU(True)]
             if n == c.n_local_enhancers:
                 up += [nn.ReflectionPad2d(3), nn.Conv2d(c.ngf, 3, 7), nn.Tanh()]
             setattr(self, f"model{n}_1", nn.Sequential(*down))

@@ -193,6 +193,7 @@ PRESETS: dict[str, Preset] = {
                 "n_blocks_global": 4,
                 "noise_nc": 4,
                 "noise_decoder": True,
+                "upsample": "resize",  # the transposed convs painted a stride checkerboard
             },
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",

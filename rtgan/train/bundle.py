@@ -79,14 +79,16 @@ def loss_plot(run: Path, changes: list[dict], window: int = 20) -> bytes | None:
 
 
 def _value(v) -> str:
-    return str(v) if isinstance(v, bool) else f"{v:g}"
+    return str(v) if isinstance(v, (bool, str)) else f"{v:g}"
 
 
 def _change_row(name: str, change: dict) -> str:
     """A card row for one recipe_changes.jsonl entry, saying how to repeat it."""
     changed = change["changed"]
     what = ", ".join(f"{k} {_value(a)} → {_value(b)}" for k, (a, b) in changed.items())
-    if not {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(changed):  # loss weights
+    if "upsample" in changed:
+        how = f"`python -m rtgan.train.resize_upsampling --run runs/{name}` at that step: fresh upsampling convs"
+    elif not {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(changed):  # loss weights
         how = "the command reproduces the final recipe; run the steps before it without the change"
     else:  # a model change made by add_noise
         cmd = f"python -m rtgan.train.add_noise --run runs/{name}"

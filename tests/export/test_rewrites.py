@@ -42,7 +42,7 @@ CASES = [(v, r) for v in EXPORTABLE for r in (Rewrites.all(), Rewrites.none())] 
         "asap-noise-edges-in-mlp",
     )
     for r in SINGLE[1:-1]
-]
+] + [("p2phd-resize-noise-decoder", dataclasses.replace(Rewrites.none(), fold_resize_conv=True))]
 
 
 @pytest.mark.parametrize("variant,rewrites", CASES, ids=[f"{v}-{_name(r)}" for v, r in CASES])
@@ -84,3 +84,35 @@ def test_graph_edges_and_one_hot_equal_model_prepare():
     assert torch.equal(instance_edges(inst), model_edges(inst))
     labels = torch.randint(0, 4, (2, 9, 7))
     assert torch.equal(one_hot(labels, 4), torch.nn.functional.one_hot(labels, 4).permute(0, 3, 1, 2).float())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_resize_conv_folds_into_one_transposed_conv(bias):
+    from rtgan.export.rewrite import resize_conv_as_transposed
+    from rtgan.models.pix2pixhd import ResizeConv
+
+    torch.manual_seed(0)
+    up = ResizeConv(5, 3)
+    if not bias:
+        up.conv.bias = None
+    folded = resize_conv_as_transposed(up)
+    assert folded.kernel_size == (4, 4) and folded.stride == (2, 2)
+    for h, w in ((1, 1), (4, 6), (7, 9)):  # odd sizes and a single pixel: the borders fold exactly
+        x = torch.randn(2, 5, h, w)
+        with torch.no_grad():
+            torch.testing.assert_close(folded(x), up(x), atol=1e-5, rtol=0)
+
+
+def test_default_export_of_resize_upsampling_has_no_resize_node(tmp_path):
+    import onnx
+
+    from rtgan.export.onnx import export_onnx
+
+    model, size = make("p2phd-resize-noise-decoder")
+    ops = {}
+    for name, rewrites in (("default", Rewrites()), ("none", Rewrites.none())):
+        export_onnx(inference_graph(model, *size, rewrites=rewrites), tmp_path / f"{name}.onnx")
+        ops[name] = [n.op_type for n in onnx.load(str(tmp_path / f"{name}.onnx")).graph.node]
+    n = model.config.n_downsample_global
+    assert "Resize" not in ops["default"] and ops["default"].count("ConvTranspose") == n
+    assert ops["none"].count("Resize") == n and "ConvTranspose" not in ops["none"]

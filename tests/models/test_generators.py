@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from rtgan.models import build, make_config
 from rtgan.models.asapnet import cosine_coords
 
 from helpers import VARIANTS, inputs, make
@@ -129,15 +130,20 @@ def test_noise_inputs(variant):
         plain(inputs(plain, (32, 64))[2], noise=torch.randn(2, 1, 32, 64))
 
 
-def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu():
+@pytest.mark.parametrize("variant", ["p2phd-noise-decoder", "p2phd-resize-noise-decoder"])
+def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu(variant):
     from torch import nn
 
-    model, (h, w) = make("p2phd-noise-decoder")
+    from rtgan.models.pix2pixhd import ResizeConv
+
+    model, (h, w) = make(variant)
     k, n = model.config.noise_nc, model.config.n_downsample_global
+    kind = ResizeConv if model.config.upsample == "resize" else nn.ConvTranspose2d
     for i, (stage, stride) in model._noise_at.items():
         up = model.model[i - 2]
-        assert isinstance(up, nn.ConvTranspose2d) and isinstance(model.model[i], nn.ReLU)
-        assert model.noise_decoder[stage].out_channels == up.out_channels and stride == 2 ** (n - 1 - stage)
+        assert isinstance(up, kind) and isinstance(model.model[i], nn.ReLU)
+        width = up.conv.out_channels if kind is ResizeConv else up.out_channels
+        assert model.noise_decoder[stage].out_channels == width and stride == 2 ** (n - 1 - stage)
     _, _, sem = inputs(model, (h, w))
     with torch.no_grad():
         model.model[1].weight[:, -k:] = 0  # no noise through the encoder: what remains is the decoder's
@@ -153,6 +159,42 @@ def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu():
                 conv.weight.zero_()
             a, b = (only(sem, noise=x) for x in noises)
             assert torch.equal(a, b)
+
+
+def test_resize_conv_is_nearest_upsampling_then_a_conv_and_has_no_stride_pattern():
+    from torch import nn
+
+    from rtgan.models.pix2pixhd import ResizeConv
+
+    torch.manual_seed(0)
+    up = ResizeConv(3, 4)
+    x = torch.randn(2, 3, 5, 7)
+    repeated = x.repeat_interleave(2, 2).repeat_interleave(2, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(up(x), up.conv(repeated))
+        # a constant input gives a constant interior: nothing repeats with the stride, where the
+        # transposed conv it replaces (random weights) paints a 2x2 checkerboard
+        flat = torch.ones(1, 3, 8, 8)
+        inner = up(flat)[..., 1:-1, 1:-1]
+        assert (inner - inner[..., :1, :1]).abs().amax() < 1e-5
+        tconv = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        inner = tconv(flat)[..., 1:-1, 1:-1]
+        assert (inner[..., 0::2, :] - inner[..., 1::2, :]).abs().amax() > 1e-2
+
+
+def test_pix2pixhd_local_enhancer_with_resize_upsampling_has_no_transposed_convs():
+    from torch import nn
+
+    from rtgan.models.pix2pixhd import ResizeConv
+
+    arch, options, (h, w) = VARIANTS["p2phd-local2"]
+    model = build(make_config(arch, **options, upsample="resize")).eval()
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in model.modules())
+    assert sum(isinstance(m, ResizeConv) for m in model.modules()) == options.get("n_downsample_global", 4) + 2
+    _, _, sem = inputs(model, (h, w))
+    with torch.no_grad():
+        out = model(sem)
+    assert out.shape == (2, 3, h, w) and out.abs().amax() <= 1
 
 
 def test_octave_noise_has_grain_at_each_scale():

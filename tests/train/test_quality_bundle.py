@@ -78,3 +78,22 @@ def test_quality_cli_scores_the_real_renders_and_each_model(tmp_path):
     assert list(result) == ["real renders", "landscape-pix2pixhd"]
     assert all(0 <= r["miou"] <= 1 and 0 <= r["pixel_accuracy"] <= 1 for r in result.values())
     assert (tmp_path / "q" / "segmenter-1.safetensors").is_file()  # reused by the next run
+
+
+def test_card_rows_say_how_to_repeat_each_recipe_change():
+    from rtgan.train.bundle import _change_row
+
+    rows = {
+        "lambda": {"lambda_texture": [0.0, 20.0]},
+        "noise": {"noise_nc": [0, 4]},
+        "decoder": {"noise_decoder": [False, True]},
+        "kick": {"noise_decoder_init_std": [0, 0.05]},
+        "resize": {"upsample": ["transpose", "resize"]},
+    }
+    row = {k: _change_row("m", {"step": 7, "changed": v}) for k, v in rows.items()}
+    assert row["lambda"].startswith("| recipe change at step 7 | lambda_texture 0 → 20 (")
+    assert "run the steps before it without the change" in row["lambda"]
+    assert "`python -m rtgan.train.add_noise --run runs/m` at that step" in row["noise"]
+    assert "`python -m rtgan.train.add_noise --run runs/m --decoder` at that step" in row["decoder"]
+    assert "`python -m rtgan.train.add_noise --run runs/m --decoder --init_std 0.05`" in row["kick"]
+    assert "upsample transpose → resize (`python -m rtgan.train.resize_upsampling --run runs/m`" in row["resize"]

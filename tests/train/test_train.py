@@ -312,6 +312,37 @@ def test_add_decoder_noise_to_a_pix2pixhd_run_is_an_exact_warm_start(tmp_path):
     assert record == {"step": 3, "changed": {"noise_decoder_init_std": [0, 0.05]}}
 
 
+def test_resize_upsampling_keeps_all_but_the_upsampling_convs_of_a_pix2pixhd_run(tmp_path):
+    from rtgan.models import io as model_io
+    from rtgan.models.pix2pixhd import ResizeConv
+    from rtgan.train.resize_upsampling import resize_upsampling
+
+    arch, model = MODELS["pix2pixhd"]
+    noisy = {**model, "noise_nc": 2, "noise_decoder": True}
+    train(config("pix2pixhd", tmp_path, steps=1, save_every=1, model=noisy))
+    before = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert resize_upsampling(tmp_path) == 1
+    after = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert after.config == before.config.replace(upsample="resize")
+    old, new = before.state_dict(), after.state_dict()
+    ups = [i for i, m in enumerate(after.model) if isinstance(m, ResizeConv)]
+    assert len(ups) == model["n_downsample_global"]
+    fresh = {f"model.{i}.conv.{p}" for i in ups for p in ("weight", "bias")}
+    assert set(new) - set(old) == fresh  # the only new weights, freshly initialised (not zero)
+    assert all(new[k].abs().sum() > 0 for k in fresh if k.endswith("weight"))
+    assert set(old) - set(new) == {f"model.{i}.{p}" for i in ups for p in ("weight", "bias")}
+    for k in set(old) & set(new):  # encoder, residual blocks, output layer, decoder noise: kept
+        assert torch.equal(old[k], new[k]), k
+    record = json.loads((tmp_path / "recipe_changes.jsonl").read_text())
+    assert record == {"step": 1, "changed": {"upsample": ["transpose", "resize"]}}
+    # new parameters: Adam restarts (recorded), the new convs learn
+    resumed = train(config("pix2pixhd", tmp_path, steps=3, model={**noisy, "upsample": "resize"}))
+    assert resumed.step == 3 and resumed.optimizer_restarts == [1]
+    assert not torch.equal(resumed.generator.model[ups[0]].conv.weight.detach(), new[f"model.{ups[0]}.conv.weight"])
+    with pytest.raises(ConfigError, match="transposed convs"):
+        resize_upsampling(tmp_path)
+
+
 def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
     from rtgan.train.carry import carry
 
