@@ -100,12 +100,14 @@ VARIANTS: dict[str, tuple[str, dict, tuple[int, int]]] = {
     "spade-noise": ("spade", dict(_SPADE, label_nc=4, noise_nc=2, crop_size=64), (64, 64)),
     "p2phd-local-noise": ("pix2pixhd", dict(_P2P, label_nc=4, netG="local", noise_nc=3), (32, 64)),
     "p2phd-noise-decoder": ("pix2pixhd", dict(_P2P, label_nc=4, noise_nc=2, noise_decoder=True), (32, 48)),
-    # as the bundled landscape-pix2pixhd: resize-conv upsampling (not official) with decoder noise
-    "p2phd-resize-noise-decoder": (
+    # resize-conv upsampling (not official): bilinear with decoder noise as the bundled
+    # landscape-pix2pixhd, nearest (which export folds into transposed convs) in the local enhancer
+    "p2phd-bilinear-noise-decoder": (
         "pix2pixhd",
-        dict(_P2P, label_nc=4, noise_nc=2, noise_decoder=True, upsample="resize"),
+        dict(_P2P, label_nc=4, noise_nc=2, noise_decoder=True, upsample="bilinear"),
         (32, 48),
     ),
+    "p2phd-local-nearest": ("pix2pixhd", dict(_P2P, label_nc=4, netG="local", upsample="nearest"), (32, 64)),
     "asap-noise-edges-in-mlp": (
         "asapnet",
         dict(_ASAP, label_nc=4, lr_instance=False, crop_size=256, noise_nc=3),
@@ -116,7 +118,8 @@ NOT_OFFICIAL = (
     "spade-noise",
     "p2phd-local-noise",
     "p2phd-noise-decoder",
-    "p2phd-resize-noise-decoder",
+    "p2phd-bilinear-noise-decoder",
+    "p2phd-local-nearest",
     "asap-noise-edges-in-mlp",
 )
 

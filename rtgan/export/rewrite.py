@@ -5,7 +5,7 @@ Each rewrite is switchable (`Rewrites`) and tested for equality with the unrewri
 - SPADE's parameter-free batch norm folded into its modulation:
   `((x - m) a)(1 + g) + b = x * a(1 + g) + (-m a (1 + g) + b)`, both factors produced by convs;
 - SPADE's gamma and beta convolutions merged into one conv with twice the outputs;
-- a 2x nearest upsampling followed by a 3x3 conv (pix2pixHD's `upsample='resize'`) as one stride-2
+- a 2x nearest upsampling followed by a 3x3 conv (pix2pixHD's `upsample='nearest'`) as one stride-2
   4x4 transposed conv: each output phase sees a 2x2 input window whose taps are sums of the 3x3
   taps, so 4 instead of 9 multiply-adds per output and input channel, and no Resize node;
 - a convolution whose input is a one-hot label map computed as a sum of per-class weight rows
@@ -66,6 +66,7 @@ def fold_spectral_norm(model: nn.Module) -> nn.Module:
 
 def resize_conv_as_transposed(up: ResizeConv) -> nn.ConvTranspose2d:
     """conv3x3(nearest_upsample_2x(x)) as one ConvTranspose2d(4, stride=2, padding=1), exactly.
+    (Bilinear upsampling clamps at the borders, so it has no such exact fold.)
 
     Per axis, an even output row 2i reads upsampled rows 2i-1, 2i, 2i+1 = input rows i-1, i, i
     (taps w0 | w1 + w2), an odd one 2i+1 reads i, i, i+1 (taps w0 + w1 | w2). The transposed conv
@@ -85,7 +86,7 @@ def resize_conv_as_transposed(up: ResizeConv) -> nn.ConvTranspose2d:
 
 def fold_resize_convs(model: nn.Module) -> nn.Module:
     for name, child in model.named_children():
-        if isinstance(child, ResizeConv):
+        if isinstance(child, ResizeConv) and child.mode == "nearest":
             setattr(model, name, resize_conv_as_transposed(child))
         else:
             fold_resize_convs(child)

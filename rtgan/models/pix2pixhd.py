@@ -15,6 +15,8 @@ from ..errors import InputError
 from .config import GeneratorConfig
 from .labels import check_divisible, check_semantics, prepare_semantics, with_noise
 
+UPSAMPLING = ("transpose", "nearest", "bilinear")
+
 
 @dataclasses.dataclass(frozen=True)
 class Pix2PixHDConfig(GeneratorConfig):
@@ -42,9 +44,10 @@ class Pix2PixHDConfig(GeneratorConfig):
     # StyleGAN's noise inputs): the global generator's strided encoder averages input noise away,
     # so without this its decoder can only paint textures that repeat with the upsampling stride
     noise_decoder: bool = False
-    # "transpose": the official stride-2 transposed convs; "resize" (not official): 2x nearest
-    # upsampling then a 3x3 conv, whose output pixels all see the same taps, so it has no
-    # stride-periodic checkerboard to unlearn (Odena et al., Distill 2016)
+    # "transpose": the official stride-2 transposed convs; "nearest" or "bilinear" (not official):
+    # 2x resizing then a 3x3 conv, whose output pixels all see the same taps, so it has no
+    # stride-periodic checkerboard to unlearn (Odena et al., Distill 2016); bilinear also leaves
+    # no blocks of the coarse grid. Both have the same weights: a run may switch between them.
     upsample: str = "transpose"
 
     def __post_init__(self):
@@ -54,7 +57,8 @@ class Pix2PixHDConfig(GeneratorConfig):
         self._require(self.netG in ("global", "local"), f"netG must be 'global' or 'local', got {self.netG!r}")
         self._require(self.norm in ("instance", "batch"), f"norm must be 'instance' or 'batch', got {self.norm!r}")
         self._require(
-            self.upsample in ("transpose", "resize"), f"upsample must be 'transpose' or 'resize', got {self.upsample!r}"
+            self.upsample in UPSAMPLING,
+            f"upsample must be one of {', '.join(map(repr, UPSAMPLING))}, got {self.upsample!r}",
         )
         self._require(
             not self.noise_decoder or (self.noise_nc > 0 and self.netG == "global"),
@@ -94,19 +98,22 @@ def _norm_layer(norm: str):
 
 
 class ResizeConv(nn.Module):
-    """2x nearest-neighbour upsampling, then a 3x3 conv (zero padding, as the transposed conv it replaces)."""
+    """2x `mode` ('nearest' or 'bilinear') upsampling, then a 3x3 conv (zero padding, as the
+    transposed conv it replaces)."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, mode: str = "nearest"):
         super().__init__()
+        self.mode = mode
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        align = False if self.mode == "bilinear" else None
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=align))
 
 
 def _upsample_layer(kind: str, in_channels: int, out_channels: int) -> nn.Module:
-    if kind == "resize":
-        return ResizeConv(in_channels, out_channels)
+    if kind != "transpose":
+        return ResizeConv(in_channels, out_channels, kind)
     return nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1)
 
 

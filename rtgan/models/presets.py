@@ -193,7 +193,7 @@ PRESETS: dict[str, Preset] = {
                 "n_blocks_global": 4,
                 "noise_nc": 4,
                 "noise_decoder": True,
-                "upsample": "resize",  # the transposed convs painted a stride checkerboard
+                "upsample": "bilinear",  # transposed convs painted a stride checkerboard, nearest blocks
             },
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",

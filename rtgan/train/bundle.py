@@ -87,7 +87,9 @@ def _change_row(name: str, change: dict) -> str:
     changed = change["changed"]
     what = ", ".join(f"{k} {_value(a)} → {_value(b)}" for k, (a, b) in changed.items())
     if "upsample" in changed:
-        how = f"`python -m rtgan.train.resize_upsampling --run runs/{name}` at that step: fresh upsampling convs"
+        before, after = changed["upsample"]
+        cmd = f"python -m rtgan.train.resize_upsampling --run runs/{name} --mode {after}"
+        how = f"`{cmd}` at that step: " + ("fresh upsampling convs" if before == "transpose" else "same weights")
     elif not {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(changed):  # loss weights
         how = "the command reproduces the final recipe; run the steps before it without the change"
     else:  # a model change made by add_noise

@@ -1,14 +1,15 @@
-"""`python -m rtgan.train.resize_upsampling --run RUN`: pix2pixHD's transposed convs to resize-convs.
+"""`python -m rtgan.train.resize_upsampling --run RUN --mode M`: pix2pixHD's upsampling to resize-convs.
 
 A pix2pixHD run whose stride-2 transposed convs paint a checkerboard (it repeats with the stride,
 and the texture loss rewards its energy) keeps everything else it learned: the encoder, the
 residual blocks, the output layer and the decoder noise keep their weights, and each upsampling
-layer becomes a 2x nearest upsampling and a freshly initialised 3x3 conv (`upsample='resize'`).
+layer becomes a 2x `M` ('nearest' or 'bilinear') resize and a freshly initialised 3x3 conv.
 Instance norm follows every upsampling conv, so a fresh conv's scale does not matter; what it
 must relearn is which features to pass on, which takes far fewer steps than the run so far.
-Not an exact warm start, unlike `add_noise`: the painting changes at once. The optimizers start
-over (new parameters); the checkpoint and recipe_changes.jsonl are updated; resume with a preset
-or `--set upsample=resize` that has it.
+Not an exact warm start, unlike `add_noise`: the painting changes at once, and the optimizers
+start over (new parameters). A resize-conv run may also switch between nearest and bilinear
+resizing (same weights; the nearest one's blocks of the coarse grid get smoothed). The checkpoint
+and recipe_changes.jsonl are updated; resume with a preset or `--set upsample=M` that has it.
 """
 
 from __future__ import annotations
@@ -28,15 +29,18 @@ from .checkpoint import META, STATE, read_state
 from .trainer import CHECKPOINT
 
 
-def resized_state(old, seed: int) -> dict[str, torch.Tensor]:
-    """`old` (a transpose-upsampling pix2pixHD)'s state for its resize-upsampling twin: every
-    weight but the upsampling layers' is old's; those are initialised as the trainer does."""
+def resized_state(old, mode: str, seed: int) -> dict[str, torch.Tensor]:
+    """`old` (a pix2pixHD)'s state for its twin with `mode` resize-conv upsampling: every weight
+    but transposed convs' is old's; resize-convs replacing those are initialised as the trainer does."""
     c = old.config
-    if c.arch != "pix2pixhd" or c.upsample != "transpose":
-        raise ConfigError(f"resize upsampling replaces a pix2pixHD's transposed convs; got {c.arch} {c}")
+    if c.arch != "pix2pixhd" or mode not in ("nearest", "bilinear") or c.upsample == mode:
+        raise ConfigError(
+            f"resize upsampling turns a pix2pixHD's upsampling into 'nearest' or 'bilinear' resize-convs; "
+            f"got {c.arch} with upsample={getattr(c, 'upsample', None)!r} -> {mode!r}"
+        )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        new = init_weights(build(c.replace(upsample="resize")))
+        new = init_weights(build(c.replace(upsample=mode)))
     state, fresh = new.state_dict(), old.state_dict()
     for key, value in fresh.items():
         if key in state and state[key].shape == value.shape:
@@ -49,35 +53,38 @@ def resized_state(old, seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
-def resize_upsampling(run: str | Path) -> int:
-    """Switch RUN's checkpoint to resize-conv upsampling in place; returns the checkpoint's step."""
+def resize_upsampling(run: str | Path, mode: str = "bilinear") -> int:
+    """Switch RUN's checkpoint to `mode` resize-conv upsampling in place; returns the checkpoint's step."""
     from safetensors.torch import save_file
 
     run = Path(run)
     ckpt = run / CHECKPOINT
     meta, tensors = read_state(ckpt)
     old = model_io.load(ckpt / "generator")
-    new = build(old.config.replace(upsample="resize"))
-    new.load_state_dict(resized_state(old, meta["step"]))
-    # new parameters: opt_G's parameter list no longer matches, so Adam starts over
-    tensors = {k: v for k, v in tensors.items() if not k.startswith("opt_")}
-    meta.pop("optimizers", None)
-    meta["train_config"]["model"]["upsample"] = "resize"
+    state = resized_state(old, mode, meta["step"])
+    new = build(old.config.replace(upsample=mode))
+    new.load_state_dict(state)
+    if old.config.upsample == "transpose":
+        # new parameters: opt_G's parameter list no longer matches, so Adam starts over
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("opt_")}
+        meta.pop("optimizers", None)
+    meta["train_config"]["model"]["upsample"] = mode
     with atomic_dir(ckpt) as tmp:
         model_io.save(new, tmp / "generator")
         save_file(tensors, str(tmp / STATE))
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
     with open(run / "recipe_changes.jsonl", "a") as f:
-        f.write(json.dumps({"step": meta["step"], "changed": {"upsample": ["transpose", "resize"]}}) + "\n")
+        f.write(json.dumps({"step": meta["step"], "changed": {"upsample": [old.config.upsample, mode]}}) + "\n")
     return meta["step"]
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m rtgan.train.resize_upsampling", description=__doc__.split("\n")[0])
     p.add_argument("--run", required=True, help="a pix2pixHD training run directory (OUT of rtgan.train)")
+    p.add_argument("--mode", choices=["nearest", "bilinear"], default="bilinear", help="the 2x resize before each conv")
     a = p.parse_args(argv)
-    step = resize_upsampling(a.run)
-    print(f"{a.run}: resize-conv upsampling from step {step}")
+    step = resize_upsampling(a.run, a.mode)
+    print(f"{a.run}: {a.mode} resize-conv upsampling from step {step}")
 
 
 if __name__ == "__main__":

@@ -31,18 +31,22 @@ def _name(r: Rewrites) -> str:
 
 
 # each rewrite alone on one variant per architecture family; all of them and none on every variant
-CASES = [(v, r) for v in EXPORTABLE for r in (Rewrites.all(), Rewrites.none())] + [
-    (v, r)
-    for v in (
-        "spade-normal-syncbatch3",
-        "spade-normal-instance3",
-        "asap-tile16",
-        "asap-tile32-tent-reflect",
-        "p2phd-local",
-        "asap-noise-edges-in-mlp",
-    )
-    for r in SINGLE[1:-1]
-] + [("p2phd-resize-noise-decoder", dataclasses.replace(Rewrites.none(), fold_resize_conv=True))]
+CASES = (
+    [(v, r) for v in EXPORTABLE for r in (Rewrites.all(), Rewrites.none())]
+    + [
+        (v, r)
+        for v in (
+            "spade-normal-syncbatch3",
+            "spade-normal-instance3",
+            "asap-tile16",
+            "asap-tile32-tent-reflect",
+            "p2phd-local",
+            "asap-noise-edges-in-mlp",
+        )
+        for r in SINGLE[1:-1]
+    ]
+    + [("p2phd-local-nearest", dataclasses.replace(Rewrites.none(), fold_resize_conv=True))]
+)
 
 
 @pytest.mark.parametrize("variant,rewrites", CASES, ids=[f"{v}-{_name(r)}" for v, r in CASES])
@@ -103,16 +107,23 @@ def test_resize_conv_folds_into_one_transposed_conv(bias):
             torch.testing.assert_close(folded(x), up(x), atol=1e-5, rtol=0)
 
 
-def test_default_export_of_resize_upsampling_has_no_resize_node(tmp_path):
+def test_default_export_folds_nearest_resize_convs_and_keeps_bilinear_ones(tmp_path):
     import onnx
 
     from rtgan.export.onnx import export_onnx
 
-    model, size = make("p2phd-resize-noise-decoder")
     ops = {}
-    for name, rewrites in (("default", Rewrites()), ("none", Rewrites.none())):
-        export_onnx(inference_graph(model, *size, rewrites=rewrites), tmp_path / f"{name}.onnx")
-        ops[name] = [n.op_type for n in onnx.load(str(tmp_path / f"{name}.onnx")).graph.node]
+    for variant in ("p2phd-local-nearest", "p2phd-bilinear-noise-decoder"):
+        model, size = make(variant)
+        for name, rewrites in (("default", Rewrites()), ("none", Rewrites.none())):
+            export_onnx(inference_graph(model, *size, rewrites=rewrites), tmp_path / f"{variant}-{name}.onnx")
+            nodes = onnx.load(str(tmp_path / f"{variant}-{name}.onnx")).graph.node
+            ops[variant, name] = [n.op_type for n in nodes]
     n = model.config.n_downsample_global
-    assert "Resize" not in ops["default"] and ops["default"].count("ConvTranspose") == n
-    assert ops["none"].count("Resize") == n and "ConvTranspose" not in ops["none"]
+    nearest = n + 1  # the global generator's and the enhancer's upsampling
+    assert "Resize" not in ops["p2phd-local-nearest", "default"]
+    assert ops["p2phd-local-nearest", "default"].count("ConvTranspose") == nearest
+    assert ops["p2phd-local-nearest", "none"].count("Resize") == nearest
+    for name in ("default", "none"):  # bilinear resizing clamps at the borders: no exact fold
+        assert ops["p2phd-bilinear-noise-decoder", name].count("Resize") == n
+        assert "ConvTranspose" not in ops["p2phd-bilinear-noise-decoder", name]

@@ -20,7 +20,7 @@ pytest.importorskip("tensorrt_rtx")
         ("spade-vae", "fp32"),
         ("asap-tile32-tent-reflect", "fp32"),
         ("p2phd-local", "fp32"),
-        ("p2phd-resize-noise-decoder", "fp16"),  # nearest Resize and decoder noise, as the bundled model
+        ("p2phd-bilinear-noise-decoder", "fp16"),  # bilinear Resize and decoder noise, as the bundled model
         ("asap-tile16", "fp16"),
     ],
 )

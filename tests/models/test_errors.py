@@ -104,8 +104,8 @@ def test_config_errors():
     for bad in (dict(noise_decoder=True), dict(noise_decoder=True, noise_nc=2, netG="local")):
         with pytest.raises(ConfigError, match="noise_decoder needs noise_nc > 0 and netG='global'"):
             make_config("pix2pixhd", **bad)
-    with pytest.raises(ConfigError, match="upsample must be 'transpose' or 'resize', got 'bilinear'"):
-        make_config("pix2pixhd", upsample="bilinear")
+    with pytest.raises(ConfigError, match="upsample must be one of 'transpose', 'nearest', 'bilinear', got 'cubic'"):
+        make_config("pix2pixhd", upsample="cubic")
 
 
 def _save_official(model, path):

@@ -130,7 +130,7 @@ def test_noise_inputs(variant):
         plain(inputs(plain, (32, 64))[2], noise=torch.randn(2, 1, 32, 64))
 
 
-@pytest.mark.parametrize("variant", ["p2phd-noise-decoder", "p2phd-resize-noise-decoder"])
+@pytest.mark.parametrize("variant", ["p2phd-noise-decoder", "p2phd-bilinear-noise-decoder"])
 def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu(variant):
     from torch import nn
 
@@ -138,7 +138,7 @@ def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu(va
 
     model, (h, w) = make(variant)
     k, n = model.config.noise_nc, model.config.n_downsample_global
-    kind = ResizeConv if model.config.upsample == "resize" else nn.ConvTranspose2d
+    kind = nn.ConvTranspose2d if model.config.upsample == "transpose" else ResizeConv
     for i, (stage, stride) in model._noise_at.items():
         up = model.model[i - 2]
         assert isinstance(up, kind) and isinstance(model.model[i], nn.ReLU)
@@ -161,17 +161,32 @@ def test_pix2pixhd_decoder_noise_enters_each_upsampling_stage_before_its_relu(va
             assert torch.equal(a, b)
 
 
-def test_resize_conv_is_nearest_upsampling_then_a_conv_and_has_no_stride_pattern():
+def _upsampled_2x(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """2x resizing per axis by hand: nearest repeats each pixel; bilinear (half-pixel centres) puts
+    3/4 of pixel i and 1/4 of its neighbour on each side (clamped at the borders) at 2i and 2i+1."""
+    for dim in (2, 3):
+        if mode == "nearest":
+            x = x.repeat_interleave(2, dim)
+            continue
+        n = x.shape[dim]
+        i = torch.arange(n)
+        prev, nxt = x.index_select(dim, (i - 1).clamp(min=0)), x.index_select(dim, (i + 1).clamp(max=n - 1))
+        even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
+        x = torch.stack([even, odd], dim + 1).flatten(dim, dim + 1)
+    return x
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_resize_conv_is_2x_resizing_then_a_conv_and_has_no_stride_pattern(mode):
     from torch import nn
 
     from rtgan.models.pix2pixhd import ResizeConv
 
     torch.manual_seed(0)
-    up = ResizeConv(3, 4)
+    up = ResizeConv(3, 4, mode)
     x = torch.randn(2, 3, 5, 7)
-    repeated = x.repeat_interleave(2, 2).repeat_interleave(2, 3)
     with torch.no_grad():
-        torch.testing.assert_close(up(x), up.conv(repeated))
+        torch.testing.assert_close(up(x), up.conv(_upsampled_2x(x, mode)))
         # a constant input gives a constant interior: nothing repeats with the stride, where the
         # transposed conv it replaces (random weights) paints a 2x2 checkerboard
         flat = torch.ones(1, 3, 8, 8)
@@ -182,15 +197,17 @@ def test_resize_conv_is_nearest_upsampling_then_a_conv_and_has_no_stride_pattern
         assert (inner[..., 0::2, :] - inner[..., 1::2, :]).abs().amax() > 1e-2
 
 
-def test_pix2pixhd_local_enhancer_with_resize_upsampling_has_no_transposed_convs():
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_pix2pixhd_local_enhancer_with_resize_upsampling_has_no_transposed_convs(mode):
     from torch import nn
 
     from rtgan.models.pix2pixhd import ResizeConv
 
     arch, options, (h, w) = VARIANTS["p2phd-local2"]
-    model = build(make_config(arch, **options, upsample="resize")).eval()
+    model = build(make_config(arch, **options, upsample=mode)).eval()
     assert not any(isinstance(m, nn.ConvTranspose2d) for m in model.modules())
-    assert sum(isinstance(m, ResizeConv) for m in model.modules()) == options.get("n_downsample_global", 4) + 2
+    ups = [m for m in model.modules() if isinstance(m, ResizeConv)]
+    assert len(ups) == options["n_downsample_global"] + 2 and {m.mode for m in ups} == {mode}
     _, _, sem = inputs(model, (h, w))
     with torch.no_grad():
         out = model(sem)

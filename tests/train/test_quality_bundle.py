@@ -88,7 +88,8 @@ def test_card_rows_say_how_to_repeat_each_recipe_change():
         "noise": {"noise_nc": [0, 4]},
         "decoder": {"noise_decoder": [False, True]},
         "kick": {"noise_decoder_init_std": [0, 0.05]},
-        "resize": {"upsample": ["transpose", "resize"]},
+        "resize": {"upsample": ["transpose", "nearest"]},
+        "smooth": {"upsample": ["nearest", "bilinear"]},
     }
     row = {k: _change_row("m", {"step": 7, "changed": v}) for k, v in rows.items()}
     assert row["lambda"].startswith("| recipe change at step 7 | lambda_texture 0 → 20 (")
@@ -96,4 +97,6 @@ def test_card_rows_say_how_to_repeat_each_recipe_change():
     assert "`python -m rtgan.train.add_noise --run runs/m` at that step" in row["noise"]
     assert "`python -m rtgan.train.add_noise --run runs/m --decoder` at that step" in row["decoder"]
     assert "`python -m rtgan.train.add_noise --run runs/m --decoder --init_std 0.05`" in row["kick"]
-    assert "upsample transpose → resize (`python -m rtgan.train.resize_upsampling --run runs/m`" in row["resize"]
+    cmd = "python -m rtgan.train.resize_upsampling --run runs/m"
+    assert f"upsample transpose → nearest (`{cmd} --mode nearest` at that step: fresh upsampling convs" in row["resize"]
+    assert f"upsample nearest → bilinear (`{cmd} --mode bilinear` at that step: same weights" in row["smooth"]

@@ -315,15 +315,16 @@ def test_add_decoder_noise_to_a_pix2pixhd_run_is_an_exact_warm_start(tmp_path):
 def test_resize_upsampling_keeps_all_but_the_upsampling_convs_of_a_pix2pixhd_run(tmp_path):
     from rtgan.models import io as model_io
     from rtgan.models.pix2pixhd import ResizeConv
+    from rtgan.train.checkpoint import read_state
     from rtgan.train.resize_upsampling import resize_upsampling
 
     arch, model = MODELS["pix2pixhd"]
     noisy = {**model, "noise_nc": 2, "noise_decoder": True}
     train(config("pix2pixhd", tmp_path, steps=1, save_every=1, model=noisy))
     before = model_io.load(tmp_path / "checkpoint" / "generator")
-    assert resize_upsampling(tmp_path) == 1
+    assert resize_upsampling(tmp_path, "nearest") == 1
     after = model_io.load(tmp_path / "checkpoint" / "generator")
-    assert after.config == before.config.replace(upsample="resize")
+    assert after.config == before.config.replace(upsample="nearest")
     old, new = before.state_dict(), after.state_dict()
     ups = [i for i, m in enumerate(after.model) if isinstance(m, ResizeConv)]
     assert len(ups) == model["n_downsample_global"]
@@ -334,13 +335,29 @@ def test_resize_upsampling_keeps_all_but_the_upsampling_convs_of_a_pix2pixhd_run
     for k in set(old) & set(new):  # encoder, residual blocks, output layer, decoder noise: kept
         assert torch.equal(old[k], new[k]), k
     record = json.loads((tmp_path / "recipe_changes.jsonl").read_text())
-    assert record == {"step": 1, "changed": {"upsample": ["transpose", "resize"]}}
+    assert record == {"step": 1, "changed": {"upsample": ["transpose", "nearest"]}}
     # new parameters: Adam restarts (recorded), the new convs learn
-    resumed = train(config("pix2pixhd", tmp_path, steps=3, model={**noisy, "upsample": "resize"}))
+    resumed = train(config("pix2pixhd", tmp_path, steps=3, model={**noisy, "upsample": "nearest"}))
     assert resumed.step == 3 and resumed.optimizer_restarts == [1]
     assert not torch.equal(resumed.generator.model[ups[0]].conv.weight.detach(), new[f"model.{ups[0]}.conv.weight"])
-    with pytest.raises(ConfigError, match="transposed convs"):
-        resize_upsampling(tmp_path)
+    # nearest -> bilinear: the same weights and Adam state, only the resizing changes
+    trained = model_io.load(tmp_path / "checkpoint" / "generator").state_dict()
+    moments = {k: v for k, v in read_state(tmp_path / "checkpoint")[1].items() if k.startswith("opt_G.")}
+    assert moments and resize_upsampling(tmp_path, "bilinear") == 3
+    smooth = model_io.load(tmp_path / "checkpoint" / "generator")
+    assert smooth.config.upsample == "bilinear" and {m.mode for m in smooth.modules() if isinstance(m, ResizeConv)} == {
+        "bilinear"
+    }
+    assert all(torch.equal(v, trained[k]) for k, v in smooth.state_dict().items())
+    kept = read_state(tmp_path / "checkpoint")[1]
+    assert all(torch.equal(kept[k], v) for k, v in moments.items())
+    record = json.loads((tmp_path / "recipe_changes.jsonl").read_text().splitlines()[-1])
+    assert record == {"step": 3, "changed": {"upsample": ["nearest", "bilinear"]}}
+    resumed = train(config("pix2pixhd", tmp_path, steps=4, model={**noisy, "upsample": "bilinear"}))
+    assert resumed.step == 4 and resumed.optimizer_restarts == [1]
+    for mode in ("bilinear", "cubic"):
+        with pytest.raises(ConfigError, match="'nearest' or 'bilinear' resize-convs"):
+            resize_upsampling(tmp_path, mode)
 
 
 def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
