@@ -39,6 +39,8 @@ def random_inputs(model: nn.Module, height: int, width: int, batch: int = 1, gen
     c = model.config
     coarse = torch.randint(0, c.num_classes, (batch, 1, -(-height // 8), -(-width // 8)), generator=generator)
     labels = coarse.repeat_interleave(8, 2).repeat_interleave(8, 3)[:, :, :height, :width].contiguous()
+    if getattr(c, "label_ids", None):  # a model of named classes (e.g. COCO-Stuff ids) takes those ids
+        labels = torch.tensor(c.label_ids)[labels]
     instance = None
     if c.semantic_nc > c.num_classes + getattr(c, "extra_nc", 0):
         split = torch.randint(0, 2, (batch, 1, height, width), generator=generator) * (labels == 1)

@@ -11,7 +11,12 @@ from rtgan.models import get_model, list_presets
 from rtgan.models.init import randomize_like_trained
 
 # small spatial sizes the presets accept (SPADE-VAE's latent grid fixes its size)
-SIZES = {"spade-coco-vae": (256, 256), "asapnet-facades512": (64, 64), "asapnet-facades1024": (128, 128)}
+SIZES = {
+    "spade-coco-vae": (256, 256),
+    "landscape-spade": (256, 256),
+    "asapnet-facades512": (64, 64),
+    "asapnet-facades1024": (128, 128),
+}
 
 
 @pytest.mark.slow
