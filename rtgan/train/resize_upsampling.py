@@ -41,11 +41,9 @@ def resized_state(old, mode: str, seed: int) -> dict[str, torch.Tensor]:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         new = init_weights(build(c.replace(upsample=mode)))
-    state, fresh = new.state_dict(), old.state_dict()
-    for key, value in fresh.items():
-        if key in state and state[key].shape == value.shape:
-            state[key] = value
-    kept = {k for k in state if k in fresh and state[k].shape == fresh[k].shape}
+    state, trained = new.state_dict(), old.state_dict()
+    kept = {k for k, v in trained.items() if k in state and state[k].shape == v.shape}
+    state.update({k: trained[k] for k in kept})
     # only the upsampling convs may be new: `model.N.conv.*` where old had `model.N.*`
     stray = [k for k in state if k not in kept and ".conv." not in k]
     if stray:
