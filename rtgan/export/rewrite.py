@@ -45,11 +45,12 @@ class Rewrites:
 
     @classmethod
     def none(cls) -> "Rewrites":
-        return cls(False, False, False, False, False, False)
+        return cls(**{f.name: False for f in dataclasses.fields(cls)})
 
     @classmethod
     def all(cls) -> "Rewrites":
-        return cls(True, True, True, True, False, True)
+        # every exact rewrite; the custom kernels are a different graph (plugin nodes), not a rewrite of this one
+        return dataclasses.replace(cls(**{f.name: True for f in dataclasses.fields(cls)}), kernels=False)
 
 
 DEFAULT = Rewrites()
@@ -84,13 +85,21 @@ def resize_conv_as_transposed(up: ResizeConv) -> nn.ConvTranspose2d:
     return folded.requires_grad_(False)
 
 
-def fold_resize_convs(model: nn.Module) -> nn.Module:
+def replace_modules(model: nn.Module, replacement) -> nn.Module:
+    """Swap, in place, every submodule for which `replacement(module)` is not None by what it returns."""
     for name, child in model.named_children():
-        if isinstance(child, ResizeConv) and child.mode == "nearest":
-            setattr(model, name, resize_conv_as_transposed(child))
+        new = replacement(child)
+        if new is None:
+            replace_modules(child, replacement)
         else:
-            fold_resize_convs(child)
+            setattr(model, name, new)
     return model
+
+
+def fold_resize_convs(model: nn.Module) -> nn.Module:
+    return replace_modules(
+        model, lambda m: resize_conv_as_transposed(m) if isinstance(m, ResizeConv) and m.mode == "nearest" else None
+    )
 
 
 class InstanceNormAsGroupNorm(nn.Module):
@@ -108,12 +117,12 @@ class InstanceNormAsGroupNorm(nn.Module):
 
 
 def replace_instance_norms(model: nn.Module) -> nn.Module:
-    for name, child in model.named_children():
-        if isinstance(child, nn.InstanceNorm2d) and not child.track_running_stats:
-            setattr(model, name, InstanceNormAsGroupNorm(child))
-        else:
-            replace_instance_norms(child)
-    return model
+    return replace_modules(
+        model,
+        lambda m: (
+            InstanceNormAsGroupNorm(m) if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats else None
+        ),
+    )
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
