@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from .backends import BACKENDS
+from .contract import ONNX_FILE
 from .manifest import ArtifactError, installed_version, read_manifest
 from .tensorrt import BackendUnavailable
 
@@ -130,6 +131,11 @@ class Engine:
         ids = np.asarray(ids)
         if not np.issubdtype(ids.dtype, np.integer):
             raise InputError(f"{what} must hold integer ids, got dtype {ids.dtype}")
+        if ids.ndim in (3, 4) and ids.shape[-1] in (3, 4) and ids.shape[-3:-1] == (self.height, self.width):
+            raise InputError(
+                f"{what} of shape {ids.shape} look like an RGB image: the engine takes label ids (H, W) or "
+                "(B, H, W); read a colour label map with rtgan.demo.segment.labels_from_png, or save id PNGs"
+            )
         ids = ids[None] if ids.ndim == 2 else ids
         if ids.ndim != 3 or ids.shape[1:] != (self.height, self.width):
             raise InputError(
@@ -141,12 +147,10 @@ class Engine:
         if check_range and self._lut is not None and ids.size:
             if ids.min() < 0 or ids.max() >= len(self._lut) or not self._lut[ids].all():
                 bad = np.setdiff1d(np.unique(ids), self.label_ids)[0]
-                raise InputError(
-                    f"label id {bad} is not one of this model's classes; it takes the ids {self.label_ids}"
-                )
+                raise InputError(f"label id {bad} is not one of this model's classes; it takes {self._classes()}")
         elif check_range and ids.size and (ids.min() < 0 or ids.max() >= self.num_classes):
             bad = ids.min() if ids.min() < 0 else ids.max()
-            raise InputError(f"label id {bad} is out of range: this model takes ids 0..{self.num_classes - 1}")
+            raise InputError(f"label id {bad} is out of range: this model takes {self._classes()}")
         if (
             check_range is False
             and ids.size
@@ -155,12 +159,21 @@ class Engine:
             raise InputError(f"{what} ids must fit in int32")
         return np.ascontiguousarray(ids, dtype=np.int32)
 
+    def _classes(self) -> str:
+        """The ids this engine takes, with their class names where the artifact records them."""
+        names = self.manifest.get("class_names") or {}
+        ids = self.label_ids if self.label_ids is not None else range(self.num_classes)
+        if not names:
+            return f"ids {ids[0]}..{ids[-1]}" if self.label_ids is None else f"the ids {list(ids)}"
+        return "the ids " + ", ".join(f"{i} {names.get(str(i), '?')}" for i in ids)
+
 
 def available_backends(manifest: dict) -> list[str]:
-    """Backends that can serve an artifact: its own, plus the ONNX runtimes on the ONNX it always holds."""
+    """Backends that can serve an artifact: its own, plus the ONNX runtimes on the ONNX it holds."""
     own = manifest["backend"]
     names = [own]
-    if manifest.get("precision") == "fp32":
+    # an OpenVINO artifact holds only its IR; the others keep the fp32 ONNX that both CPU runtimes read
+    if manifest.get("precision") == "fp32" and ONNX_FILE in manifest.get("files", {}):
         names += [b for b in ("openvino", "onnxruntime") if b != own]
     return names
 

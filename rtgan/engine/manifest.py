@@ -59,3 +59,39 @@ def installed_version(module: str) -> str | None:
         except metadata.PackageNotFoundError:
             continue
     return None
+
+
+def check_export_target(out: str | os.PathLike) -> Path:
+    """Refuse an export directory whose replacement would delete something rtgan did not write.
+
+    An artifact is written beside `out` and renamed over it, so `out` may be new, empty, or an
+    earlier artifact holding only the files its manifest lists; anything else is the user's.
+    """
+    path = Path(out).expanduser().absolute()
+    cwd = Path.cwd().absolute()
+    if path == cwd or path in cwd.parents:
+        raise ArtifactError(
+            f"--out {out} is the current folder (or holds it); an export replaces its --out folder, "
+            f"so name a new one, e.g. --out {Path(out) / 'engine'}"
+        )
+    if path.exists() and not path.is_dir():
+        raise ArtifactError(f"--out {out} is a file; name a folder for the artifact")
+    if not path.is_dir() or not any(path.iterdir()):
+        return path
+    ours = {MANIFEST}
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        if manifest.get("format") == MANIFEST_FORMAT:
+            files = set(manifest.get("files", {}))
+            ours |= files | {parent.as_posix() for f in files for parent in Path(f).parents if parent != Path(".")}
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        manifest = None
+    found = {p.relative_to(path).as_posix() for p in path.rglob("*")}
+    foreign = sorted(found - ours) if manifest is not None else sorted(found)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ArtifactError(
+            f"--out {out} holds files that are not part of an rtgan artifact ({shown}); an export "
+            f"replaces its --out folder, so give a new or empty one, e.g. --out {Path(out) / 'engine'}"
+        )
+    return path

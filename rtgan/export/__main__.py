@@ -1,56 +1,126 @@
-"""python -m rtgan.export --preset spade-cityscapes --weights G.pth --height 256 --width 512 --backend openvino"""
+"""Export a generator to an engine artifact.
+
+    python -m rtgan.export --model landscape-asapnet --backend openvino
+    python -m rtgan.export --preset spade-cityscapes --model latest_net_G.pth --size 256x512 --backend openvino
+
+`--model` is a bundled model, an rtgan model directory or an official checkpoint (with --preset);
+with --preset and no --model the weights are random (for measuring, not painting).
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+import time
+from pathlib import Path
 
-from ..errors import RtganError
-from ..utils.cli import load_model, parse_sets
-from .formats import FORMATS, markdown_table
+from .. import catalog, presets, weights
+from ..errors import ConfigError
+from ..utils import cli
+from .formats import ALIASES, FORMATS, check_can_export, get_format, markdown_table
+
+PROG = "python -m rtgan.export"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m rtgan.export",
-        description=__doc__,
-        epilog="backends:\n" + markdown_table(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def parser() -> cli.Parser:
+    ap = cli.Parser(PROG, __doc__, epilog="backends:\n" + markdown_table())
+    src = ap.add_argument_group("model")
+    src.add_argument(
+        "--model",
+        "--weights",
+        dest="model",
+        metavar="NAME_OR_PATH",
+        help=f"bundled model ({', '.join(weights.BUNDLED)}), rtgan model directory, or official "
+        "latest_net_G.pth (with --preset); default with --preset: random weights",
     )
-    ap.add_argument("--arch", choices=["spade", "asapnet", "pix2pixhd"])
-    ap.add_argument("--weights", help="official latest_net_G.pth, or an rtgan model directory; none: random weights")
-    ap.add_argument("--encoder", help="official latest_net_E.pth of a SPADE VAE model")
-    ap.add_argument("--preset")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="official option override")
-    ap.add_argument("--height", type=int, required=True)
-    ap.add_argument("--width", type=int, required=True)
-    ap.add_argument("--backend", default="onnxruntime", help=", ".join(FORMATS))
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
-    ap.add_argument("--compute-capability", help="TensorRT-RTX offline target, e.g. SM86")
-    ap.add_argument("--max-batch", type=int, default=4)
-    ap.add_argument("--out", help="artifact directory (default: the rtgan cache)")
-    ap.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
-    ap.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
-    ap.add_argument(
+    src.add_argument("--preset", metavar="NAME", help="official options by preset: " + ", ".join(presets.PRESETS))
+    src.add_argument("--arch", choices=["spade", "asapnet", "pix2pixhd"], help="architecture (else from the preset)")
+    src.add_argument("--encoder", metavar="PTH", help="official latest_net_E.pth of a SPADE VAE model")
+    cli.add_set(src, help="official option overrides, e.g. --set label_nc=35 no_instance=true")
+    out = ap.add_argument_group("artifact")
+    cli.add_size(out, help="fixed engine size (default: the model's own size)")
+    out.add_argument("--backend", default="onnxruntime", help=", ".join(FORMATS) + f" (aliases: {', '.join(ALIASES)})")
+    out.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"], help="engine precision")
+    out.add_argument("--compute-capability", metavar="SMxx", help="TensorRT-RTX offline target, e.g. SM86")
+    out.add_argument("--max-batch", type=int, default=4, help="largest batch a TensorRT plan takes")
+    out.add_argument("--out", help="artifact directory: new, empty, or an earlier artifact (default: the rtgan cache)")
+    out.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
+    out.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
+    out.add_argument(
         "--plugins",
         action="store_true",
         help="also write model.plugins.onnx (fused kernels as TensorRT plugin nodes); tensorrt builds from it",
     )
-    args = ap.parse_args(argv)
-    try:
+    return ap
+
+
+def _preset_size(preset: presets.Preset) -> tuple[int, int] | None:
+    o = preset.options
+    return (round(o["crop_size"] / o.get("aspect_ratio", 1.0)), o["crop_size"]) if "crop_size" in o else None
+
+
+def check(args) -> dict:
+    """Every argument, checked before PyTorch is imported; returns what the export needs."""
+    fmt = get_format(args.backend)
+    check_can_export(fmt, args.precision, verify=not args.no_verify, compute_capability=args.compute_capability)
+    preset = presets.get_preset(args.preset) if args.preset else None
+    ref = catalog.resolve(args.model) if args.model else None
+    if ref is not None and ref.kind == "engine":
+        raise ConfigError(f"{args.model} is already an exported engine; run it with rtgan.Engine.load or the demo")
+    if ref is not None and ref.kind == "official" and not (preset or args.arch):
+        raise ConfigError(f"{args.model} is an official checkpoint: add --preset (one of {', '.join(presets.PRESETS)})")
+    if ref is None and preset is None and args.arch is None:
+        raise ConfigError(f"give --model (e.g. --model {weights.DEFAULT}) or --preset")
+    if ref is not None and ref.kind == "model" and (args.preset or args.set):
+        raise ConfigError(f"{args.model} records its own options; --preset/--set apply to official checkpoints only")
+    size = cli.size_of(args) or (ref.natural_size() if ref is not None else None) or (preset and _preset_size(preset))
+    if size is None:
+        raise ConfigError("this model records no size: give --size HxW")
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch must be at least 1, got {args.max_batch}")
+    if args.out is not None:
+        from ..engine.manifest import check_export_target
+
+        check_export_target(args.out)
+    return {"fmt": fmt, "preset": preset, "ref": ref, "size": size, "sets": cli.parse_sets(args.set)}
+
+
+def build(args, plan: dict):
+    """The generator to export, and where its weights came from."""
+    from .. import models
+    from ..models.init import randomize_like_trained
+
+    ref, preset, sets = plan["ref"], plan["preset"], dict(plan["sets"])
+    if args.encoder:
+        sets["encoder"] = args.encoder
+    if ref is not None and ref.kind == "model":
+        return models.load(ref.path), str(ref.path)
+    arch = preset.arch if preset else args.arch
+    if args.arch and preset and args.arch != preset.arch:
+        raise ConfigError(f"preset {preset.name!r} is a {preset.arch} preset, not {args.arch}")
+    if ref is not None:
+        return models.load_official(arch, ref.path, preset=args.preset, **sets), str(ref.path)
+    config = preset.config(**sets) if preset else models.make_config(arch, **sets)
+    config.check_size(*plan["size"])  # before the (slow) weight statistics below
+    return randomize_like_trained(models.build(config), *plan["size"]), "random weights (no --model)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    started = time.perf_counter()
+
+    def body() -> int:
+        plan = check(args)
         from . import export
 
-        sets = parse_sets(args.set)
-        if args.encoder:
-            sets["encoder"] = args.encoder
-        model, source = load_model(args.arch, args.weights, args.preset, sets, args.height, args.width)
+        model, source = build(args, plan)
         print(f"{model.config.arch} from {source}")
+        h, w = plan["size"]
         out = export(
             model,
-            height=args.height,
-            width=args.width,
-            backend=args.backend,
+            height=h,
+            width=w,
+            backend=plan["fmt"].backend,
             precision=args.precision,
             out=args.out,
             compute_capability=args.compute_capability,
@@ -59,14 +129,28 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.no_verify,
             plugins=args.plugins,
         )
-    except RtganError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    manifest = json.loads((out / "manifest.json").read_text())
-    print(f"wrote {out} ({manifest['backend']}, {manifest['precision']}, {manifest['export_seconds']} s)")
-    if "fidelity" in manifest:
-        print(f"fidelity vs PyTorch: {manifest['fidelity']}")
-    return 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        wall = time.perf_counter() - started
+        print(
+            f"wrote {out} ({manifest['backend']}, {manifest['precision']}, {h}x{w}) in {wall:.1f} s "
+            f"(export {manifest['export_seconds']} s)"
+        )
+        if "fidelity" in manifest:
+            print(f"fidelity vs PyTorch: {manifest['fidelity']}")
+        print(_next_steps(out, manifest))
+        return 0
+
+    return cli.run(body, PROG)
+
+
+def _next_steps(out: Path, manifest: dict) -> str:
+    where = out if not out.is_absolute() or not out.is_relative_to(Path.cwd()) else out.relative_to(Path.cwd())
+    lines = ["next:"]
+    if manifest["target"]["device"] != "cuda":
+        lines.append(f"  python -m rtgan.demo --model {where}")
+    lines.append(f"  python -m rtgan.generate --model {where} --out painting.png")
+    lines.append(f"  python -c \"import rtgan; e = rtgan.Engine.load('{where}'); print(e.input_spec())\"")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,34 @@ def markdown_table() -> str:
         cells = [f"`{f.backend}`", f"`{f.artifact}`", tick(f.cpu), tick(f.gpu), ", ".join(f.precisions), f"`{f.extra}`"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def check_can_export(
+    fmt: Format, precision: str, *, verify: bool = True, compute_capability: str | None = None
+) -> None:
+    """Raise before any work when this machine lacks what exporting `fmt` needs (a library, a GPU)."""
+    from ..utils.extras import nvidia_gpu_present, require, require_gpu
+
+    check_precision(fmt, precision)
+    if fmt.backend in ("onnxruntime", "openvino") or (verify and precision == "fp32"):
+        require("onnxruntime", "cpu", "checking the exported graph against PyTorch (--no-verify skips it)")
+    if fmt.backend == "openvino":
+        require("openvino", "cpu", "the openvino backend")
+    if precision == "fp16":
+        require("onnxconverter_common", "tensorrt", "--precision fp16", package="onnxconverter-common")
+    if fmt.backend == "tensorrt":
+        require_gpu(
+            "the tensorrt backend (a TensorRT plan is built on, and for, the GPU it runs on)",
+            "build offline with --backend tensorrt-rtx --compute-capability SM86 (no GPU needed), "
+            "or use --backend openvino / onnxruntime on the CPU",
+        )
+        require(
+            "tensorrt", "tensorrt", "the tensorrt backend", package="TensorRT (pip install tensorrt on a GPU machine)"
+        )
+    if fmt.backend == "tensorrt-rtx":
+        require("tensorrt_rtx", "tensorrt", "the tensorrt-rtx backend", package="tensorrt-rtx")
+        if compute_capability is None and not nvidia_gpu_present():
+            raise ConfigError(
+                "tensorrt-rtx builds for a named GPU when this machine has none: add --compute-capability "
+                "(SM75, SM80, SM86, SM89 or SM120; SM86 is RTX 30xx / A10)"
+            )

@@ -170,7 +170,26 @@ def check_plugin_onnx(path: str | Path) -> dict:
     return {"nodes": nodes, "rejected_without_creators": rejected, "creator_calls": calls}
 
 
+def main(argv: list[str] | None = None) -> int:
+    from ..utils import cli
+    from ..utils.extras import require
+
+    prog = "python -m rtgan.export.plugins"
+    ap = cli.Parser(prog, "Check how TensorRT-RTX's ONNX parser maps each rtgan plugin node of a plugin graph.")
+    ap.add_argument("onnx", metavar="MODEL.plugins.onnx", help="written by `rtgan.export --plugins`")
+    args = ap.parse_args(argv)
+
+    def body() -> int:
+        if not Path(args.onnx).is_file():
+            raise ConfigError(f"{args.onnx}: no such file (export with --plugins to write model.plugins.onnx)")
+        require("tensorrt_rtx", "tensorrt", "checking plugin nodes", package="tensorrt-rtx")
+        print(json.dumps(check_plugin_onnx(args.onnx), indent=1))
+        return 0
+
+    return cli.run(body, prog)
+
+
 if __name__ == "__main__":
     import sys
 
-    print(json.dumps(check_plugin_onnx(sys.argv[1]), indent=1))
+    sys.exit(main())

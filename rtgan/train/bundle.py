@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +19,15 @@ from ..errors import ConfigError
 from ..export import psnr
 from ..models import load, save
 from ..scenes import colorize
+from ..utils import cli
 from ..utils.atomic import atomic_write_bytes
+from .options import command_line
 from .quality import paint
 from .report import png_bytes
+from .runs import check_run
 from .trainer import TrainConfig
 
 SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
-_DEFAULT_KLD = TrainConfig.__dataclass_fields__["lambda_kld"].default
 FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
 
 
@@ -97,7 +99,7 @@ def _change_row(name: str, change: dict) -> str:
         if {"noise_decoder", "noise_decoder_init_std"} & set(changed):
             cmd += " --decoder"
         if "noise_decoder_init_std" in changed:
-            cmd += f" --init_std {changed['noise_decoder_init_std'][1]:g}"
+            cmd += f" --init-std {changed['noise_decoder_init_std'][1]:g}"
             how = f"`{cmd}` at that step: decoder-noise weights moved off zero"
         else:
             how = f"`{cmd}` at that step: zero-weight noise inputs"
@@ -162,7 +164,7 @@ def _initialized_row(init: dict) -> str:
     )
     return (
         f"| initialized from | `{init['model']}` at step {init['step']} (weights sha256 {str(init.get('sha256'))[:12]}…"
-        f"{widened}; fresh discriminator and optimizers: `--init_from`) |"
+        f"{widened}; fresh discriminator and optimizers: `--init-from`) |"
     )
 
 
@@ -181,16 +183,11 @@ def _card(
     params = sum(p.numel() for p in model.parameters())
     losses = final_losses(run)
     d = t["discriminator"]
-    kld = t.get("lambda_kld", _DEFAULT_KLD)
-    cmd = (
-        f"python -m rtgan.train --preset {name} --out runs/{name} --steps {meta['step']} "
-        f"--batch_size {t['batch_size']} --count {t['count']} --size {t['size'][0]}x{t['size'][1]} "
-        f"--ndf {d['ndf']} --n_layers_D {d['n_layers_D']} --num_D {d['num_D']} --seed {t['seed']} --threads 1"
-        + (f" --lambda_l1 {t['lambda_l1']:g}" if t.get("lambda_l1") else "")
-        + (f" --lambda_texture {t['lambda_texture']:g}" if t.get("lambda_texture") else "")
-        + (f" --lambda_kld {kld:g}" if cfg.arch == "spade" and kld != _DEFAULT_KLD else "")
-        + (f" --init_from {meta['initialized_from']['model']}" if meta.get("initialized_from") else "")
-    )
+    # every flag the run's config differs from the defaults in, so the command is its recipe
+    init = meta.get("initialized_from")
+    given = {"out": f"runs/{name}", "steps": meta["step"], "threads": 1}
+    given |= {"init_from": init["model"]} if init else {}
+    cmd = command_line(TrainConfig.from_dict(t).to_dict(), name, **given)
     lines = [
         f"# {name}",
         "",
@@ -307,7 +304,9 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     packed = ckpt / "packed.json"
     fp16_psnr_db = json.loads(packed.read_text())["fp16_psnr"] if packed.is_file() else fp16_psnr(model)
     precision = "fp16" if fp16_psnr_db >= FP16_MIN_PSNR else "fp32"
-    extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes"}}
+    size = json.loads((run / "train_config.json").read_text()).get("size") if (run / "train_config.json").is_file() else None
+    # the size it was trained at: what the demo and the commands paint it at by default
+    extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes", "size": size}}
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)
     torch.manual_seed(0)
     atomic_write_bytes(out / "samples.png", png_bytes(sample_grid(load(out))))
@@ -320,23 +319,41 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m rtgan.train.bundle", description=__doc__.split("\n\n")[0])
+PROG = "python -m rtgan.train.bundle"
+
+
+def parser() -> cli.Parser:
+    p = cli.Parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("--run", help="training run directory (with checkpoint/ and losses.jsonl)")
     p.add_argument("--out", required=True, help="model directory to write, e.g. rtgan/weights/landscape-asapnet")
-    p.add_argument("--quality", help="quality.json from `python -m rtgan.train.quality`")
-    p.add_argument("--refresh_quality", action="store_true", help="only rewrite OUT's card quality section")
-    a = p.parse_args(argv)
-    quality = json.loads(Path(a.quality).read_text()) if a.quality and Path(a.quality).is_file() else None
+    p.add_argument("--quality", metavar="FILE", help="quality.json from `python -m rtgan.train.quality`")
+    p.add_argument("--refresh-quality", action="store_true", help="only rewrite OUT's card quality section")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(lambda: _bundle(argv), PROG)
+
+
+def _bundle(argv: list[str] | None) -> None:
+    a = parser().parse_args(argv)
+    if a.quality is not None and not Path(a.quality).is_file():  # a card without its scores, silently
+        raise ConfigError(f"--quality {a.quality}: no such file (write it with `python -m rtgan.train.quality`)")
+    quality = json.loads(Path(a.quality).read_text()) if a.quality else None
     if a.refresh_quality:
         if quality is None:
-            p.error("--refresh_quality needs --quality FILE")
+            raise ConfigError("--refresh-quality needs --quality FILE")
+        if not (Path(a.out) / "MODEL_CARD.md").is_file():
+            raise ConfigError(f"--out {a.out}: no MODEL_CARD.md to refresh")
         print(refresh_quality(Path(a.out), quality))
     elif a.run is None:
-        p.error("give --run (or --refresh_quality)")
+        raise ConfigError("give --run (or --refresh-quality)")
     else:
+        check_run(a.run)
+        if not (Path(a.run) / "losses.jsonl").is_file():
+            raise ConfigError(f"--run {a.run}: no losses.jsonl (the model card reports its final losses)")
         print(bundle(Path(a.run), Path(a.out), quality))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""`rtgan.export(model, backend=..., height=..., width=...)`: a trained generator -> an engine artifact.
+
+| backend        | artifact      | CPU | GPU | precision  |
+|----------------|---------------|-----|-----|------------|
+| onnxruntime    | model.onnx    | yes | yes | fp32       |
+| openvino       | model.xml     | yes | no  | fp32       |
+| torch          | model/        | yes | yes | fp32       |
+| tensorrt       | model.plan    | no  | yes | fp32, fp16 |
+| tensorrt-rtx   | model.plan    | no  | yes | fp32, fp16 |
+
+Every artifact directory also holds the ONNX graph and `manifest.json`; it is written to a
+temporary directory and renamed into place, and an existing artifact built from the same weights
+and options (the cache key) is reused. `plugins=True` also writes `model.plugins.onnx`, the graph
+with rtgan's fused kernels as TensorRT plugin nodes (`rtgan.export.plugins`); a `tensorrt` plan is
+then built from it, with the kernels embedded.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..engine.contract import (
+    CACHE_ROOT,
+    INPUT_DTYPES,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    ONNX_FILE,
+    OUTPUT,
+    STYLE_FILE,
+)
+from ..engine.manifest import ArtifactError, check_export_target, installed_version, read_manifest, sha256_file
+from ..errors import ConfigError
+from ..utils.atomic import atomic_dir
+from .formats import check_can_export, get_format
+from .graph import inference_graph
+from .rewrite import DEFAULT, Rewrites, to_uint8
+
+CACHE = CACHE_ROOT / "artifacts"
+PLUGIN_ONNX_FILE = "model.plugins.onnx"
+
+
+def model_digest(model: nn.Module) -> str:
+    """SHA-256 of the architecture config and every tensor of the state dict."""
+    h = hashlib.sha256(json.dumps({"arch": model.config.arch, **model.config.to_dict()}, sort_keys=True).encode())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def reference_image(model: nn.Module, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The PyTorch reference on contract inputs: prepare + forward + the graphs' uint8 conversion."""
+    dev = next(model.parameters()).device
+    t = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
+    with torch.inference_mode():
+        sem = model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
+        return to_uint8(model(sem, z=t.get("z"))).cpu().numpy()
+
+
+def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """`sample_feeds` for a model that has not been exported: the inputs its graph would take."""
+    c = model.config
+    names = ["labels"] + (["instance"] if c.semantic_nc > c.num_classes + getattr(c, "extra_nc", 0) else [])
+    uses_z = getattr(c, "use_vae", False)
+    spec = {
+        "height": height,
+        "width": width,
+        "num_classes": c.num_classes,
+        "label_ids": list(c.label_ids) if c.label_ids is not None else None,
+        "z_dim": c.z_dim if uses_z else None,
+        "inputs": [{"name": n} for n in names + (["z"] if uses_z else [])],
+    }
+    return sample_feeds(spec, batch=batch, seed=seed)
+
+
+def sample_feeds(manifest: dict[str, Any], batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Blocky random inputs that follow an artifact's input spec, for verification and benchmarks."""
+    rng = np.random.default_rng(seed)
+    m = manifest
+    h, w, n = m["height"], m["width"], m["num_classes"]
+    coarse = rng.integers(0, n, (batch, -(-h // 8), -(-w // 8)), dtype=np.int32)
+    labels = np.ascontiguousarray(coarse.repeat(8, 1).repeat(8, 2)[:, :h, :w])
+    if m.get("label_ids") is not None:
+        labels = np.asarray(m["label_ids"], np.int32)[labels]
+    feeds = {"labels": labels}
+    names = [i["name"] for i in m["inputs"]]
+    if "instance" in names:
+        feeds["instance"] = labels * 10 + (rng.integers(0, 2, labels.shape, dtype=np.int32) * (labels == 1))
+    if "z" in names:
+        feeds["z"] = rng.standard_normal((batch, m["z_dim"])).astype(np.float32)
+    return feeds
+
+
+@contextlib.contextmanager
+def _stages(enabled: bool) -> Iterator:
+    """A rich progress display with one line per stage (plain lines without rich)."""
+    try:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    except ImportError:
+        Progress = None
+
+    if not enabled or Progress is None:
+
+        @contextlib.contextmanager
+        def stage(name):
+            t = time.perf_counter()
+            yield
+            if enabled:
+                print(f"  {name}: {time.perf_counter() - t:.1f} s")
+
+        yield stage
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False) as bar:
+
+        @contextlib.contextmanager
+        def stage(name):
+            task = bar.add_task(name, total=1)
+            yield
+            bar.update(task, completed=1, description=f"[green]✓[/green] {name}")
+
+        yield stage
+
+
+def _cache_key(digest: str, fields: dict) -> str:
+    return hashlib.sha256(json.dumps({"model": digest, **fields}, sort_keys=True).encode()).hexdigest()
+
+
+def export(
+    model: nn.Module,
+    *,
+    height: int,
+    width: int,
+    backend: str = "onnxruntime",
+    precision: str = "fp32",
+    out: str | os.PathLike | None = None,
+    rewrites: Rewrites = DEFAULT,
+    compute_capability: str | None = None,
+    max_batch: int = 4,
+    force: bool = False,
+    progress: bool = True,
+    verify: bool = True,
+    plugins: bool = False,
+) -> Path:
+    """Export `model` for `backend` at a fixed height x width; returns the artifact directory."""
+    fmt = get_format(backend)
+    check_can_export(fmt, precision, verify=verify, compute_capability=compute_capability)
+    if out is not None:
+        check_export_target(out)
+    if plugins and precision != "fp32":
+        raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
+    model.config.check_size(height, width)
+    model = model.eval()
+    digest = model_digest(model)
+    libs = {"rtgan": __version__, "torch": torch.__version__, "onnx": installed_version("onnx")}
+    if fmt.backend in ("onnxruntime", "openvino", "tensorrt", "tensorrt-rtx"):
+        libs[fmt.backend] = installed_version(fmt.backend)
+    key_fields = dict(
+        height=height,
+        width=width,
+        backend=fmt.backend,
+        precision=precision,
+        max_batch=max_batch,
+        rewrites=dataclasses.asdict(rewrites),
+        compute_capability=compute_capability,
+        libraries=libs,
+        plugins=plugins,
+    )
+    key = _cache_key(digest, key_fields)
+    c = model.config
+    out = Path(out) if out is not None else CACHE / f"{c.arch}-{height}x{width}-{fmt.backend}-{precision}-{key[:12]}"
+    if not force and (out / MANIFEST).is_file():
+        with contextlib.suppress(ArtifactError):
+            if read_manifest(out).get("cache_key") == key:
+                return out
+
+    started = time.perf_counter()
+    with _stages(progress) as stage, atomic_dir(out) as tmp:
+        with stage("rewrite the model for inference"):
+            graph = inference_graph(model, height, width, rewrites)
+        inputs = [
+            {"name": n, "dtype": INPUT_DTYPES[n], "shape": ["batch", *([c.z_dim] if n == "z" else [height, width])]}
+            for n in graph.input_names()
+        ]
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "format_version": MANIFEST_VERSION,
+            "cache_key": key,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "arch": c.arch,
+            "config": c.to_dict(),
+            "model_sha256": digest,
+            "num_classes": c.num_classes,
+            "label_ids": list(c.label_ids) if c.label_ids is not None else None,
+            "class_names": _class_names(c),
+            "z_dim": getattr(c, "z_dim", None) if graph.uses_z else None,
+            "height": height,
+            "width": width,
+            "max_batch": max_batch,
+            "inputs": inputs,
+            "output": {"name": OUTPUT, "dtype": "uint8", "shape": ["batch", height, width, 3]},
+            "backend": fmt.backend,
+            "precision": precision,
+            "rewrites": dataclasses.asdict(rewrites),
+            "libraries": libs,
+            "target": {"device": "cpu" if fmt.cpu and not fmt.gpu else "any"},
+        }
+        with stage(f"export ONNX (opset 18, {len(graph.input_names())} inputs)"):
+            from .onnx import export_onnx, to_fp16
+
+            export_onnx(graph, tmp / ONNX_FILE)
+            if precision == "fp16":
+                to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
+        if plugins:
+            with stage("export the plugin-node ONNX"):
+                from ..kernels.plugins import NAMESPACE
+                from .plugins import export_plugin_onnx, plugin_nodes
+
+                kernel_graph = inference_graph(model, height, width, dataclasses.replace(rewrites, kernels=True))
+                export_plugin_onnx(kernel_graph, tmp / PLUGIN_ONNX_FILE)
+                ops = collections.Counter(n["op_type"] for n in plugin_nodes(tmp / PLUGIN_ONNX_FILE))
+                manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": NAMESPACE, "nodes": dict(ops),
+                                       "in_plan": fmt.backend == "tensorrt"}  # fmt: skip
+        if graph.uses_z and getattr(model, "encoder", None) is not None:
+            with stage("export the style encoder"):
+                from .graph import StyleEncoderGraph
+                from .onnx import export_style_encoder
+
+                export_style_encoder(StyleEncoderGraph(model), tmp / STYLE_FILE)
+                manifest["style_encoder"] = {"file": STYLE_FILE, "input": "style", "output": "mu"}
+        if verify and precision == "fp32":
+            with stage("verify ONNX Runtime against the PyTorch reference"):
+                manifest["fidelity"] = _verify(model, tmp / ONNX_FILE, manifest)
+        files = [ONNX_FILE] + ([STYLE_FILE] if "style_encoder" in manifest else [])
+        files += [PLUGIN_ONNX_FILE] if plugins else []
+        if fmt.backend == "openvino":
+            with stage("convert to OpenVINO IR"):
+                # the IR holds the weights again: keeping the ONNX beside it would double the artifact
+                files = [f for f in files if f != ONNX_FILE] + _export_openvino(tmp / ONNX_FILE, tmp / fmt.artifact)
+                (tmp / ONNX_FILE).unlink()
+        elif fmt.backend == "torch":
+            with stage("save the PyTorch reference"):
+                from ..models import save
+
+                save(model, tmp / "model")
+                files += ["model/config.json", "model/model.safetensors"]
+        elif fmt.backend in ("tensorrt", "tensorrt-rtx"):
+            with stage(f"build the {fmt.backend} plan"):
+                from .tensorrt import build_plan
+
+                with_plugins = plugins and fmt.backend == "tensorrt"
+                meta = build_plan(
+                    tmp / (PLUGIN_ONNX_FILE if with_plugins else ONNX_FILE),
+                    tmp / fmt.artifact,
+                    flavor=fmt.backend,
+                    max_batch=max_batch,
+                    compute_capability=compute_capability,
+                    progress=False,
+                    plugins=with_plugins,
+                )
+                manifest["target"] = {"device": "cuda", "gpu_arch": meta["compute_capability"]}
+                manifest["plan"] = {k: meta[k] for k in ("library", "version", "plan_bytes", "build_seconds")}
+                files.append(fmt.artifact)
+        manifest["files"] = {f: sha256_file(tmp / f) for f in files}
+        manifest["export_seconds"] = round(time.perf_counter() - started, 2)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def _class_names(config) -> dict[str, str] | None:
+    """Names of the classes, for error messages and UIs, where the ids are a known label space."""
+    from ..data.landscapes import NAMES
+
+    ids = config.label_ids
+    if ids is not None and set(ids) <= set(NAMES):
+        return {str(i): NAMES[i] for i in ids}
+    return None
+
+
+def _verify(model: nn.Module, onnx_path: Path, manifest: dict) -> dict:
+    import onnxruntime as ort
+
+    feeds = sample_feeds(manifest, batch=2)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, feeds)[0]
+    ref = reference_image(model, feeds)
+    return {"psnr_db_onnxruntime": round(psnr(got, ref), 2), "max_abs_uint8": int(np.abs(got.astype(int) - ref).max())}
+
+
+def _export_openvino(onnx_path: Path, xml_path: Path) -> list[str]:
+    import openvino as ov
+
+    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=False)
+    return [xml_path.name, xml_path.with_suffix(".bin").name]

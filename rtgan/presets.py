@@ -1,0 +1,211 @@
+"""Presets: the options of each released official checkpoint / official dataset mode.
+
+The options are those the official test scripts run with, which is not always the dataset
+mode's default: the ASAPNet facades checkpoints were trained with `--reflection_pad`, and SPADE's
+Cityscapes mode uses `more` upsampling, which no key in the checkpoint reveals.
+
+The table is torch-free, so every command can check a preset name before PyTorch loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .data.landscapes import LABEL_IDS as LANDSCAPE_IDS
+from .utils.names import lookup
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    arch: str
+    options: dict[str, Any]
+    description: str
+    source: str
+
+    def config(self, **overrides: Any):
+        from .models.registry import make_config  # PyTorch: the table itself is read without it
+
+        return make_config(self.arch, **{**self.options, **overrides})
+
+
+_SPADE_COCO = dict(
+    label_nc=182,
+    contain_dontcare_label=True,
+    no_instance=False,
+    crop_size=256,
+    aspect_ratio=1.0,
+    num_upsampling_layers="normal",
+    norm_G="spectralspadesyncbatch3x3",
+)
+_ASAP_FACADES = dict(
+    label_nc=13,
+    contain_dontcare_label=False,
+    no_instance_edge=True,
+    no_instance_dist=True,
+    lr_instance=False,
+    aspect_ratio=1.0,
+    reflection_pad=True,
+)
+# The bundled models: slim configurations on the procedural landscapes' 15 COCO-Stuff classes at
+# 256x256, sized for real time on two CPU cores (see rtgan/weights/*/MODEL_CARD.md).
+_LANDSCAPE = dict(label_nc=len(LANDSCAPE_IDS), label_ids=LANDSCAPE_IDS)
+_LANDSCAPE_SIZE = dict(crop_size=256, aspect_ratio=1.0)
+_P2PHD_CITY = dict(label_nc=35, no_instance=False, n_downsample_global=4, n_blocks_global=9, norm="instance")
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "spade-cityscapes",
+            "spade",
+            dict(
+                label_nc=35,
+                contain_dontcare_label=False,
+                no_instance=False,
+                crop_size=512,
+                aspect_ratio=2.0,
+                num_upsampling_layers="more",
+                norm_G="spectralspadesyncbatch3x3",
+            ),
+            "SPADE on Cityscapes, 256x512, 35 labels + instance edges",
+            "NVlabs/SPADE cityscapes_pretrained",
+        ),
+        Preset(
+            "spade-ade20k",
+            "spade",
+            dict(
+                label_nc=150,
+                contain_dontcare_label=True,
+                no_instance=True,
+                crop_size=256,
+                aspect_ratio=1.0,
+                num_upsampling_layers="normal",
+                norm_G="spectralspadesyncbatch3x3",
+            ),
+            "SPADE on ADE20K, 256x256, 150 labels + don't-care",
+            "NVlabs/SPADE ade20k_pretrained",
+        ),
+        Preset(
+            "spade-coco",
+            "spade",
+            _SPADE_COCO,
+            "SPADE on COCO-Stuff, 256x256, 182 labels + don't-care + instance edges",
+            "NVlabs/SPADE coco_pretrained",
+        ),
+        Preset(
+            "spade-coco-vae",
+            "spade",
+            {**_SPADE_COCO, "use_vae": True},
+            "SPADE on COCO-Stuff with the VAE style encoder (multi-modal synthesis)",
+            "trained with --use_vae",
+        ),
+        Preset(
+            "asapnet-cityscapes",
+            "asapnet",
+            dict(
+                label_nc=35,
+                contain_dontcare_label=False,
+                no_instance_edge=False,
+                no_instance_dist=True,
+                lr_instance=True,
+                crop_size=512,
+                aspect_ratio=2.0,
+                reflection_pad=False,
+            ),
+            "ASAPNet on Cityscapes, 256x512, tile 16",
+            "tamarott/ASAPNet cityscapes",
+        ),
+        Preset(
+            "asapnet-facades512",
+            "asapnet",
+            {**_ASAP_FACADES, "crop_size": 512},
+            "ASAPNet on CMP Facades, 512x512, tile 32 (tent pre-downsample x2)",
+            "tamarott/ASAPNet facades512",
+        ),
+        Preset(
+            "asapnet-facades1024",
+            "asapnet",
+            {**_ASAP_FACADES, "crop_size": 1024},
+            "ASAPNet on CMP Facades, 1024x1024, tile 64 (tent pre-downsample x4)",
+            "tamarott/ASAPNet facades1024",
+        ),
+        Preset(
+            "pix2pixhd-label2city-512p",
+            "pix2pixhd",
+            {**_P2PHD_CITY, "netG": "global", "ngf": 64},
+            "pix2pixHD global generator on Cityscapes, 512x1024",
+            "NVIDIA/pix2pixHD label2city_512p",
+        ),
+        Preset(
+            "pix2pixhd-label2city-1024p",
+            "pix2pixhd",
+            {**_P2PHD_CITY, "netG": "local", "ngf": 32, "n_local_enhancers": 1, "n_blocks_local": 3},
+            "pix2pixHD local enhancer on Cityscapes, 1024x2048",
+            "NVIDIA/pix2pixHD label2city_1024p",
+        ),
+        Preset(
+            "landscape-asapnet",
+            "asapnet",
+            {
+                **_LANDSCAPE,
+                **_LANDSCAPE_SIZE,
+                "contain_dontcare_label": False,
+                "no_instance_edge": True,
+                "lr_instance": False,
+                "lr_width": 16,
+                "lr_max_width": 128,
+                "lr_depth": 5,
+                "hr_width": 32,
+                "hr_depth": 4,
+                "noise_nc": 4,  # octave noise into the MLPs: texture instead of a tile-periodic plaid
+            },
+            "slim ASAPNet for the procedural landscapes, 256x256: the real-time demo default",
+            "rtgan (trained here)",
+        ),
+        Preset(
+            "landscape-spade",
+            "spade",
+            {
+                **_LANDSCAPE,
+                **_LANDSCAPE_SIZE,
+                "contain_dontcare_label": False,
+                "no_instance": True,
+                "ngf": 16,
+                "spade_hidden": 32,
+                "norm_G": "spectralspadeinstance3x3",
+                "use_vae": True,
+                "z_dim": 64,
+                "noise_nc": 4,  # a texture source inside flat label regions (labels.with_noise)
+            },
+            "slim SPADE with its VAE style encoder for the procedural landscapes, 256x256",
+            "rtgan (trained here)",
+        ),
+        Preset(
+            "landscape-pix2pixhd",
+            "pix2pixhd",
+            {
+                **_LANDSCAPE,
+                "no_instance": True,
+                "ngf": 16,
+                "netG": "global",
+                "n_downsample_global": 3,
+                "n_blocks_global": 4,
+                "noise_nc": 4,
+                "noise_decoder": True,
+                "upsample": "bilinear",  # transposed convs painted a stride checkerboard, nearest blocks
+            },
+            "slim pix2pixHD global generator for the procedural landscapes, 256x256",
+            "rtgan (trained here)",
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    return lookup(name, PRESETS, "preset")
+
+
+def list_presets() -> list[str]:
+    return list(PRESETS)
