@@ -231,3 +231,37 @@ def test_generate_reads_colour_maps_and_folders(tmp_path):
     cv2.imwrite(str(maps / "colours.png"), off[..., ::-1])
     assert main(["--labels", str(maps / "colours.png"), "--out", str(tmp_path / "bad.png")]) == 2
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_one_convention_for_options(capsys):
+    from rtgan.utils import cli
+
+    ap = cli.Parser("prog", "doc")
+    ap.add_argument("--batch_size", type=int, default=4, help="per process")
+    ap.add_argument("--max-batch", type=int, default=2, help="plans")
+    cli.add_size(ap, default="256x256")
+    cli.add_set(ap)
+    a = ap.parse_args(["--batch-size", "3", "--max_batch", "5", "--set", "ngf=8", "use_vae=true", "--set", "x=y"])
+    assert (a.batch_size, a.max_batch, cli.size_of(a)) == (3, 5, (256, 256))
+    assert cli.parse_sets(a.set) == {"ngf": 8, "use_vae": True, "x": "y"}
+    assert cli.size_of(ap.parse_args(["--height", "64", "--width", "128"])) == (64, 128)
+    ap.print_help()
+    shown = capsys.readouterr().out
+    assert "--batch-size BATCH_SIZE" in shown and "(default: 4)" in shown and "(default: 256x256)" in shown
+    assert "--batch_size" not in shown  # aliases work but are not advertised
+
+
+def test_errors_and_ctrl_c_are_one_line(capsys):
+    from rtgan import ConfigError
+    from rtgan.utils import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def bad():
+        raise ConfigError("unknown thing 'x'")
+
+    assert cli.run(interrupted, "prog") == 130
+    assert capsys.readouterr().err == "prog: interrupted\n"
+    assert cli.run(bad, "prog") == 2
+    assert capsys.readouterr().err == "prog: error: unknown thing 'x'\n"

@@ -15,3 +15,20 @@ def test_ci_runs_the_readme_test_command():
     main, tests = _commands()
     assert "python -m rtgan." in main and "pytest" in tests
     assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_export_snippet_runs(tmp_path, monkeypatch):
+    """The README's export example is self-contained: it runs as printed, on the bundled model."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("openvino")
+    text = (ROOT / "README.md").read_text()
+    snippet = text.split("## Export and engines", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    from rtgan.export import exporter
+
+    monkeypatch.setattr(exporter, "CACHE", tmp_path)
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    assert scope["image"].shape == (256, 256, 3) and scope["image"].dtype == np.uint8
+    assert scope["path"].parent == tmp_path

@@ -9,8 +9,9 @@ Every exported graph takes label ids and returns an image, so no float tensor cr
 | `z`        | float32 | (B, z_dim)     | SPADE with the VAE (`use_vae`)        |
 | `image`    | uint8   | (B, H, W, 3)   | output, RGB                           |
 
-B is dynamic; H and W are fixed per artifact. An artifact is a directory holding `model.onnx`,
-the backend's own file (listed in the manifest) and `manifest.json`. A VAE model exported with its
+B is dynamic; H and W are fixed per artifact. An artifact is a directory holding the backend's
+own files (listed in the manifest; every backend but OpenVINO, whose IR holds the weights again,
+keeps `model.onnx` too) and `manifest.json`. A VAE model exported with its
 style encoder also holds `encoder.onnx`: `style` uint8 (B, H, W, 3) RGB of any size -> `mu`
 float32 (B, z_dim).
 """
