@@ -82,6 +82,7 @@ FAST_FAILURES = [
     ("rtgan.export", ["--preset", "spade-citiscapes"], "did you mean 'spade-cityscapes'"),
     ("rtgan.export", ["--model", "landscape-asapnet", "--size", "256by256"], "HEIGHTxWIDTH"),
     ("rtgan.export", ["--model", "landscape-asapnet", "--backend", "tensorrt"], "NVIDIA GPU"),
+    ("rtgan.export", ["--model", "landscape-asapnet", "--backend", "trt-rtx", "--compute-capability", "SM99"], "SM89"),
     ("rtgan.generate", ["--model", "landscape-asapnt"], "did you mean 'landscape-asapnet'"),
     ("rtgan.generate", ["--labels", "no-such-map.png"], "no such file"),
     ("rtgan", ["lsit"], "invalid choice"),

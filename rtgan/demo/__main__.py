@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .. import weights
-from ..errors import RtganError
+from ..utils import cli
 from . import __doc__ as DOC
 from .app import Demo, DemoConfig
 from .view import HELP
 
+PROG = "python -m rtgan.demo"
 
-def parse(argv: list[str] | None = None) -> DemoConfig:
+
+def parser() -> cli.Parser:
     d = DemoConfig()
-    ap = argparse.ArgumentParser(
-        prog="python -m rtgan.demo",
-        description=DOC,
-        epilog="keys:\n  " + "\n  ".join(HELP),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ap = cli.Parser(PROG, DOC, epilog="keys:\n  " + "\n  ".join(HELP))
+    ap.add_argument(
+        "--source",
+        default=d.source,
+        help="camera index, video, image file/folder, labels:PATH or scene (default: camera 0, or the built-in "
+        "scene when there is none; a camera index given here is never replaced)",
     )
-    ap.add_argument("--source", default=d.source, help="camera index, video, image file/folder, labels:PATH, scene")
     ap.add_argument(
         "--model",
         action="append",
@@ -29,25 +30,42 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
         help=f"bundled model ({', '.join(weights.BUNDLED)}), model dir or engine dir; repeat to "
         f"cycle with m (default: {weights.DEFAULT}, then the other bundled ones)",
     )
+    cli.add_size(
+        ap,
+        help="size a model directory is exported at, e.g. 128x128 (default: the size it was trained at); "
+        "an engine paints its own size",
+    )
     ap.add_argument("--backend", default=d.backend, help="auto, openvino, onnxruntime, tensorrt, ...")
-    ap.add_argument("--segmenter", default=d.segmenter, choices=["palette", "onnx"])
-    ap.add_argument("--seg-model", dest="seg_model", help="ONNX segmentation network (--segmenter onnx)")
-    ap.add_argument("--seg-mapping", dest="seg_mapping", help="JSON mapping its classes to ours (--segmenter onnx)")
+    ap.add_argument("--segmenter", default=d.segmenter, choices=["palette", "onnx"], help="camera frame -> labels")
+    ap.add_argument("--seg-model", metavar="ONNX", help="ONNX segmentation network (--segmenter onnx)")
+    ap.add_argument("--seg-mapping", metavar="JSON", help="JSON mapping its classes to ours (--segmenter onnx)")
     ap.add_argument("--paper", default=d.paper, help="class that blank paper becomes (palette segmenter); '' for none")
     mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--headless", action="store_true", default=None, help="no window: write MP4, PNGs, latency")
+    mode.add_argument(
+        "--headless",
+        action="store_true",
+        default=None,
+        help="no window: write MP4, PNGs, latency (the default when no window can open)",
+    )
     mode.add_argument("--window", dest="headless", action="store_false", help="insist on a window")
     ap.add_argument("--frames", type=int, help="stop after N shown frames (headless default 150)")
     ap.add_argument("--seconds", type=float, help="stop after this many seconds")
     ap.add_argument("--no-record", dest="record", action="store_false", help="headless: no demo.mp4")
-    ap.add_argument("--out", default=d.out)
+    ap.add_argument("--out", default=d.out, help="folder for demo.mp4, snapshots, latency.json, canvases")
     ap.add_argument("--fps", type=float, default=d.fps, help="pace of scenes, stills and the canvas")
     ap.add_argument("--scale", type=int, default=d.scale, help="window zoom")
     ap.add_argument("--threads", type=int, help="engine threads (default: the runtime's)")
     ap.add_argument("--paint", action="store_true", help="start in paint mode")
     ap.add_argument("--canvas", help="label PNG to start painting from")
     ap.add_argument("--loop", action="store_true", help="loop video files")
-    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument(
+        "--seed", type=int, default=d.seed, help="seed of the canvas layout and the VAE style (default: %(default)s)"
+    )
+    return ap
+
+
+def parse(argv: list[str] | None = None) -> DemoConfig:
+    ap = parser()
     a = ap.parse_args(argv)
     if a.frames is not None and a.frames < 1:
         ap.error("--frames must be at least 1")
@@ -57,6 +75,7 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
     return DemoConfig(
         source=a.source,
         models=models,
+        size=cli.size_of(a),
         backend=a.backend,
         segmenter=a.segmenter,
         seg_model=a.seg_model,
@@ -78,15 +97,9 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse(argv)
-    try:
-        return Demo(config).run()
-    except RtganError as e:
-        print(f"rtgan.demo: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C before the pipeline (and its handler) started: exporting, opening
-        print("rtgan.demo: interrupted", file=sys.stderr)
-        return 130
+    # typed errors (a bad --size, a missing file, no display) are one line and exit 2; Ctrl-C before the
+    # pipeline (and its own handler) started, while exporting or opening, is one line and exit 130
+    return cli.run(lambda: Demo(parse(argv)).run(), PROG)
 
 
 if __name__ == "__main__":

@@ -20,19 +20,22 @@ from .. import weights
 from ..data import landscapes
 from ..errors import ConfigError
 from ..utils.atomic import atomic_write_bytes
+from ..utils.extras import MissingDependency
 from .engines import Painter
 from .imaging import cv2, palette_lut, resize_cover
 from .paint import Canvas
 from .pipeline import Packet, Pipeline, Stats
-from .segment import OnnxSegmenter, PaletteSegmenter, fit_labels
+from .segment import OnnxSegmenter, PaletteSegmenter, fit_labels, fit_note
 from .sources import CanvasSource, open_source
-from .view import Recorder, Window, compose, display_available, overlay_lines
+from .view import Recorder, Window, compose, display_problem, overlay_lines
 
 
 @dataclasses.dataclass
 class DemoConfig:
-    source: str = "0"  # camera index, video, image file/folder, labels:PATH, scene
+    # camera index, video, image file/folder, labels:PATH, scene; None: camera 0, or the scene when there is none
+    source: str | None = None
     models: tuple[str, ...] = (weights.DEFAULT,)  # the first paints; `m` cycles through the rest
+    size: tuple[int, int] | None = None  # (height, width) model directories are exported at; None: their own
     backend: str = "auto"
     segmenter: str = "palette"  # palette | onnx
     seg_model: str | None = None
@@ -53,11 +56,13 @@ class DemoConfig:
 
 
 class _Switch:
-    """The pipeline's source, swappable between the live source and the paint canvas."""
+    """The pipeline's source, swappable between the live source and the paint canvas; `painted` names
+    the sources frames came from, in order (what latency.json reports)."""
 
     def __init__(self, source):
         self.current = source
         self.kind, self.fps = source.kind, source.fps
+        self.painted: list[str] = []
 
     def set(self, source) -> None:
         self.current = source
@@ -67,6 +72,9 @@ class _Switch:
         source = self.current
         frame = source.read()
         self.kind = source.kind
+        name = getattr(source, "name", type(source).__name__)  # a caller's own source may have no name
+        if frame is not None and name not in self.painted:
+            self.painted.append(name)
         return frame
 
     def close(self) -> None:
@@ -79,7 +87,9 @@ class Demo:
         self.out = Path(config.out)
         if config.segmenter not in ("palette", "onnx"):
             raise ConfigError(f"unknown segmenter {config.segmenter!r}; choose palette or onnx")
-        self.painter = Painter(list(config.models), config.backend, config.threads, log, config.seed)
+        if config.headless is False and (problem := display_problem()):  # before minutes of exporting
+            raise MissingDependency(f"--window: {problem}; use --headless (writes demo.mp4, snapshots, latency.json)")
+        self.painter = Painter(list(config.models), config.backend, config.threads, log, config.seed, config.size)
         engine = self.painter.engine
         self.height, self.width = engine.height, engine.width
         ids = engine.label_ids if engine.label_ids is not None else list(range(engine.num_classes))
@@ -89,7 +99,14 @@ class Demo:
         names = {i: landscapes.NAMES[i] for i in ids} if landscape else {i: str(i) for i in ids}
         self.lut = palette_lut(self.palette, max(256, max(ids) + 1))
         self.live = open_source(
-            config.source, self.height, self.width, fps=config.fps, loop=config.loop, palette=self.palette, log=log
+            config.source,
+            self.height,
+            self.width,
+            fps=config.fps,
+            loop=config.loop,
+            palette=self.palette,
+            names=names,
+            log=log,
         )
         self.segmenter = self._segmenter(ids, names)
         self.canvas = Canvas(self.height, self.width, names, self.palette)
@@ -108,6 +125,8 @@ class Demo:
         self._summary, self._summary_at = {}, 0.0
         self.window: Window | None = None
         self.recorder: Recorder | None = None
+        self._fitted: set[tuple] = set()  # frame shapes whose fitting to the engine was logged
+        self._shown_panels = 2  # panels in the last frame shown, for mapping clicks on the legend
 
     def _segmenter(self, ids, names):
         if self.config.segmenter == "onnx":
@@ -129,11 +148,22 @@ class Demo:
         if packet.image is not None:
             if self.segmenter is None:
                 raise ConfigError("this model has no class colours: give --segmenter onnx or a labels: source")
+            self._note_fit("input", packet.image.shape)
             packet.image = resize_cover(packet.image, self.height, self.width)
             packet.labels = self.segmenter(packet.image)
         else:
+            self._note_fit("labels", packet.labels.shape)
             packet.labels = fit_labels(packet.labels, self.height, self.width)
         return packet
+
+    def _note_fit(self, kind: str, shape: tuple) -> None:
+        """Say once per frame shape how it is cropped and resized to the engine's size: silently
+        cropping a user's label map would look like a bug."""
+        if (kind, shape[:2]) not in self._fitted:
+            self._fitted.add((kind, shape[:2]))
+            note = fit_note(kind, shape, self.height, self.width)
+            if note:
+                self.log(note)
 
     # --- the display stage (main thread) ---
     def frame(self, packet: Packet) -> np.ndarray:
@@ -149,9 +179,14 @@ class Demo:
             self.recorder is not None,
             self.painting_mode,
         )
-        legend = self.canvas.legend(self.width * 2) if self.painting_mode else None
+        # under the panels shown: 2 in paint mode, but 3 for a camera frame still in flight after `p`
+        legend = self.canvas.legend(self._legend_width(packet)) if self.painting_mode else None
         scale = self.config.scale if self.window is not None else 1
         return compose(packet.image, self.lut[packet.labels], packet.painting, lines, legend, self.help, scale)
+
+    def _legend_width(self, packet: Packet) -> int:
+        self._shown_panels = 2 if packet.image is None else 3
+        return self.width * self._shown_panels
 
     def snapshot(self, frame: np.ndarray) -> Path:
         self.snapshots += 1
@@ -166,9 +201,10 @@ class Demo:
 
     def run(self) -> int:
         c = self.config
-        headless = c.headless if c.headless is not None else not display_available()
-        if c.headless is None and headless:
-            self.log("no display: running headless (--headless), writing to " + str(self.out))
+        problem = display_problem() if c.headless is None else None
+        headless = c.headless if c.headless is not None else problem is not None
+        if problem:
+            self.log(f"{problem}: running headless (--headless), writing to {self.out}")
         frames = c.frames if c.frames is not None else (150 if headless and c.seconds is None else None)
         handlers = {}
         if threading.current_thread() is threading.main_thread():
@@ -244,13 +280,16 @@ class Demo:
             self.log(f"source ended ({self.pipeline.ended})")
         if not stopped:
             self.log("a stage did not stop within 5 s; leaving it to the process exit")
+        feed = getattr(self.live, "name", type(self.live).__name__)  # a caller's own source may have no name
         summary = {
             **self.stats.summary(),
             "dropped": self.pipeline.dropped,
             "model": self.painter.name,
             "backend": self.painter.engine.backend_name,
             "size": [self.height, self.width],
-            "source": self.config.source,
+            "source": feed,  # what the feed was: "scene" when no camera was there
+            "requested_source": self.config.source,  # null: none given (camera 0, else the scene)
+            "painted": self.source.painted,  # the sources frames came from: the feed and/or "canvas"
         }
         atomic_write_bytes(self.out / "latency.json", (json.dumps(summary, indent=2) + "\n").encode())
         self.summary = summary
@@ -326,9 +365,10 @@ class Demo:
             return
         cv = cv2()
         canvas = self.canvas
-        if y >= self.height:  # the legend strip under the panels
-            if event == cv.EVENT_LBUTTONDOWN:
-                canvas.select(canvas.class_at(x, self.width * 2))
+        if y >= self.height:  # the legend strip under the panels (or the help strip under it)
+            index = canvas.class_at(x, y - self.height, self.width * self._shown_panels)
+            if event == cv.EVENT_LBUTTONDOWN and index is not None:
+                canvas.select(index)
                 self.window.set_trackbar("class", canvas.brush)
             return
         if x >= self.width:  # the painting panel

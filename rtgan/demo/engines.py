@@ -11,36 +11,21 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from .. import weights
-from ..engine import Engine
+from .. import catalog
+from ..engine import ArtifactError, Engine
 from ..engine.contract import CACHE_ROOT, MANIFEST
 from ..errors import ConfigError
 from ..utils.atomic import atomic_write_bytes
+from ..utils.extras import require
 from .pipeline import Packet
 
 INDEX = CACHE_ROOT / "demo" / "index.json"
-
-
-def resolve(model: str) -> Path:
-    """A bundled model's name or a directory -> the directory, with a clear error when it is neither."""
-    if model in weights.BUNDLED:
-        path = weights.path(model)
-        if not (path / "config.json").is_file():
-            raise ConfigError(f"bundled model {model!r} is not in this install ({path} has no config.json)")
-        return path
-    path = Path(model)
-    if not path.is_dir():
-        raise ConfigError(
-            f"{model!r} is neither a bundled model ({', '.join(weights.BUNDLED)}) nor a model/engine directory"
-        )
-    if not ((path / MANIFEST).is_file() or (path / "config.json").is_file()):
-        raise ConfigError(f"{path}: neither an exported engine (manifest.json) nor an rtgan model (config.json)")
-    return path
 
 
 def cpu_backend() -> str:
@@ -53,53 +38,87 @@ def cpu_backend() -> str:
     raise ConfigError("no engine runtime installed: pip install 'rtgan[cpu]' (OpenVINO and ONNX Runtime)")
 
 
-def _files_key(path: Path, backend: str) -> str:
-    h = hashlib.sha256(backend.encode())
+def _files_key(path: Path, backend: str, size: tuple[int, int]) -> str:
+    h = hashlib.sha256(f"{backend} {size[0]}x{size[1]}".encode())
     for f in sorted(p for p in path.iterdir() if p.is_file()):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 
 
-def open_engine(model: str, backend: str = "auto", threads: int | None = None, log=print) -> Engine:
-    """Open `model` as an engine, exporting (with a progress display) and caching it on first use."""
-    path = resolve(model)
-    if (path / MANIFEST).is_file():
-        return Engine.load(path, backend, threads=threads)
+def open_engine(
+    model: str, backend: str = "auto", threads: int | None = None, log=print, size: tuple[int, int] | None = None
+) -> Engine:
+    """Open `model` as an engine, exporting (with a progress display) and caching it on first use.
+
+    `size` (height, width) is the size a model directory is exported at (default: the size it was
+    trained at); an engine paints its own fixed size, so another `size` is an error.
+    """
+    ref = catalog.resolve(model)
+    if ref.kind == "official":
+        raise ConfigError(
+            f"{model}: the demo paints with rtgan models and engines, not official checkpoints; "
+            f"export it first (python -m rtgan.export --preset NAME --model {model} --out DIR) and give DIR"
+        )
+    if ref.kind == "engine":
+        engine = Engine.load(ref.path, backend, threads=threads)
+        if size is not None and tuple(size) != (engine.height, engine.width):
+            raise ConfigError(
+                f"{model} is an engine exported at {engine.height}x{engine.width}: it paints that size only, "
+                f"not {size[0]}x{size[1]} (--size is for model directories, which are exported at it)"
+            )
+        return engine
+    size = tuple(size) if size is not None else ref.natural_size()
+    if size is None:
+        raise ConfigError(f"{model}: its config records no size to paint at; give --size HxW")
     target = cpu_backend() if backend == "auto" else backend
-    key = _files_key(path, target)
+    key = _files_key(ref.path, target, size)
     index = json.loads(INDEX.read_text()) if INDEX.is_file() else {}
     cached = index.get(key)
-    # run on the runtime it was exported for: OpenVINO can also open an ONNX Runtime artifact, and
-    # Engine's own "auto" order would prefer it
     if cached and (Path(cached) / MANIFEST).is_file():
-        return Engine.load(cached, target, threads=threads)
-    if importlib.util.find_spec("torch") is None:
-        raise ConfigError(f"{path} must be exported once, which needs PyTorch: pip install 'rtgan[torch]'")
-    from .. import models
-    from ..export import export
-
-    log(f"first run of {model}: exporting it for {target} (cached for the next runs)")
-    net = models.load(path)
-    c = net.config
-    height = c.crop_size
-    width = round(c.crop_size * c.aspect_ratio)
-    artifact = export(net, height=height, width=width, backend=target, progress=True)
+        # run on the runtime it was exported for: OpenVINO can also open an ONNX Runtime artifact, and
+        # Engine's own "auto" order would prefer it
+        try:
+            return Engine.load(cached, target, threads=threads)
+        except ArtifactError as e:  # a flipped bit or a half-deleted file must not fail every later run
+            log(f"cached engine {cached} is corrupted ({e}); rebuilding")
+            shutil.rmtree(cached, ignore_errors=True)
+    artifact = _export(ref, target, size, log)
     index[key] = str(artifact)
     atomic_write_bytes(INDEX, json.dumps(index, indent=1).encode())
     return Engine.load(artifact, target, threads=threads)
+
+
+def _export(ref: catalog.ModelRef, backend: str, size: tuple[int, int], log) -> Path:
+    require("torch", "torch", f"exporting {ref.name} once for the demo", package="PyTorch")
+    from .. import models
+    from ..export import export
+
+    log(f"first run of {ref.name} at {size[0]}x{size[1]}: exporting it for {backend} (cached for the next runs)")
+    net = models.load(ref.path)
+    return export(net, height=size[0], width=size[1], backend=backend, progress=True)
 
 
 class Painter:
     """The paint stage: labels -> painting with the current engine, a stable style, model switching.
 
     `next_model()` and `new_style()` are called from the UI thread and take effect on the next frame.
+    `size` is the size model directories are exported at (default: the first model's own size); the
+    models after the first are opened at the first one's size, since the canvas and window have it.
     """
 
-    def __init__(self, models: list[str], backend: str = "auto", threads: int | None = None, log=print, seed=0):
+    def __init__(
+        self,
+        models: list[str],
+        backend: str = "auto",
+        threads: int | None = None,
+        log=print,
+        seed=0,
+        size: tuple[int, int] | None = None,
+    ):
         self.models, self.backend, self.threads, self.log = list(models), backend, threads, log
         self.current = 0
-        self.engine = open_engine(self.models[0], backend, threads, log)
+        self.engine = open_engine(self.models[0], backend, threads, log, size)
         self.rng = np.random.default_rng(seed)
         self.z = self._sample_z()
         self._lock = threading.Lock()
@@ -125,14 +144,24 @@ class Painter:
             self._restyle = self.z is not None
             return self._restyle
 
+    def _open_next(self, model: str) -> Engine:
+        size = (self.engine.height, self.engine.width)
+        engine = open_engine(model, self.backend, self.threads, self.log, size)
+        if not set(_label_ids(engine)) >= set(_label_ids(self.engine)):
+            raise ConfigError(f"it takes other classes than {self.name}, which the canvas and segmenter use")
+        return engine
+
     def _apply_requests(self) -> None:
         with self._lock:
             switch, restyle, self._switch, self._restyle = self._switch, self._restyle, False, False
         if switch and len(self.models) > 1:
             nxt = (self.current + 1) % len(self.models)
-            engine = open_engine(self.models[nxt], self.backend, self.threads, self.log)
-            if (engine.height, engine.width) != (self.engine.height, self.engine.width):
-                self.log(f"{self.models[nxt]} paints {engine.height}x{engine.width}, not this demo's size; skipped")
+            try:
+                engine = self._open_next(self.models[nxt])
+            except Exception as e:  # noqa: BLE001 - whatever is wrong with an extra model (missing, corrupt,
+                # another size, a bug) must not end the session and lose the drawing: keep the current engine
+                problem = " ".join(str(e).split())  # one line, also for multi-line errors
+                self.log(f"cannot switch to {self.models[nxt]}: {type(e).__name__}: {problem}; dropped from the cycle")
                 self.models.pop(nxt)
                 self.current -= nxt < self.current
                 return
@@ -147,3 +176,7 @@ class Painter:
         packet.painting = self.engine.run(packet.labels, z=self.z)
         packet.model = self.name
         return packet
+
+
+def _label_ids(engine: Engine) -> list[int]:
+    return list(engine.label_ids) if engine.label_ids is not None else list(range(engine.num_classes))

@@ -18,14 +18,20 @@ def cv2():
     return cv
 
 
+def cover_crop(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """(y0, x0, crop height, crop width): the centred crop of an h x w image with the aspect of height x width."""
+    scale = max(height / h, width / w)
+    ch, cw = min(h, round(height / scale)), min(w, round(width / scale))
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
 def resize_cover(image: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:
     """Centre-crop `image` to the aspect ratio of height x width, then resize to it."""
     h, w = image.shape[:2]
     if (h, w) == (height, width):
         return image
+    y0, x0, ch, cw = cover_crop(h, w, height, width)
     scale = max(height / h, width / w)
-    ch, cw = min(h, round(height / scale)), min(w, round(width / scale))
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
     crop = np.ascontiguousarray(image[y0 : y0 + ch, x0 : x0 + cw])
     cv = cv2()
     if nearest:

@@ -17,6 +17,9 @@ from ..utils.atomic import atomic_write_bytes
 from .imaging import cv2, palette_lut
 from .segment import fit_labels, labels_from_png
 
+LEGEND_SCALES = (1.0, 0.9, 0.8, 0.7)  # largest first; below 0.7 the plain font stops being readable
+LEGEND_ROW, LEGEND_PAD = 18, 2  # pixels: a row's height, the text's margin inside its swatch
+
 
 class Canvas:
     def __init__(self, height: int, width: int, classes: dict[int, str], palette: dict | None, start=None):
@@ -110,7 +113,11 @@ class Canvas:
         image = cv2().imread(str(path), cv2().IMREAD_UNCHANGED)
         if image is None:
             raise InputError(f"{path}: not a readable label-map image")
-        self.set_labels(labels_from_png(image if image.ndim == 2 else image[..., 2::-1], self.palette))
+        try:
+            labels = labels_from_png(image if image.ndim == 2 else image[..., 2::-1], self.palette, self.classes)
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
+        self.set_labels(labels)
 
     def set_labels(self, labels: np.ndarray) -> None:
         """Replace the whole map (undoable), fitted to the canvas and checked against its classes."""
@@ -129,36 +136,59 @@ class Canvas:
         atomic_write_bytes(path, data.tobytes())
         return path
 
-    def legend(self, width: int, height: int = 20) -> np.ndarray:
+    def legend(self, width: int) -> np.ndarray:
         """A strip of class swatches (uint8 RGB), the selected one outlined; `class_at` inverts it."""
-        key = (width, height, self.brush)
+        key = (width, self.brush)
         if self._legend_key != key:  # drawn once per brush change, not per frame
-            self._legend_key, self._legend = key, self._draw_legend(width, height)
+            self._legend_key, self._legend = key, self._draw_legend(width)
         return self._legend
 
-    def _draw_legend(self, width: int, height: int) -> np.ndarray:
+    def legend_layout(self, width: int) -> tuple[int, int, float]:
+        """(rows, cells per row, font scale): the fewest rows whose cells hold every class name whole,
+        in the largest font that fits; a cut-off name ("moun") is worse than a taller legend."""
+        names = list(self.classes.values())
+        n = len(names)
+        for rows in range(1, n + 1):
+            per_row = -(-n // rows)
+            cell = width // per_row
+            for scale in LEGEND_SCALES:
+                if max(_text_width(name, scale) for name in names) + 2 * LEGEND_PAD <= cell:
+                    return rows, per_row, scale
+        return n, 1, LEGEND_SCALES[-1]  # narrower than the longest name: one class per row
+
+    def legend_cells(self, width: int) -> list[tuple[int, int, int, int]]:
+        """(x0, y0, x1, y1) of each class's swatch, in brush order (x1, y1 exclusive)."""
+        rows, per_row, _ = self.legend_layout(width)
+        cells = []
+        for i in range(len(self.ids)):
+            r, c = divmod(i, per_row)
+            cells.append((c * width // per_row, r * LEGEND_ROW, (c + 1) * width // per_row, (r + 1) * LEGEND_ROW))
+        return cells
+
+    def _draw_legend(self, width: int) -> np.ndarray:
+        cv = cv2()
         lut = palette_lut(self.palette, max(256, max(self.ids) + 1))
-        strip = np.zeros((height, width, 3), np.uint8)
-        n = len(self.ids)
-        for i, k in enumerate(self.ids):
-            x0, x1 = i * width // n, (i + 1) * width // n
-            strip[:, x0:x1] = lut[k]
-            name = self.classes[k][: max(1, (x1 - x0) // 7)]
+        rows, _, scale = self.legend_layout(width)
+        strip = np.zeros((rows * LEGEND_ROW, width, 3), np.uint8)
+        for i, (k, (x0, y0, x1, y1)) in enumerate(zip(self.ids, self.legend_cells(width))):
+            strip[y0:y1, x0:x1] = lut[k]
             dark = int(lut[k].astype(int) @ [299, 587, 114]) < 128_000
-            cv2().putText(
-                strip,
-                name,
-                (x0 + 2, height - 6),
-                cv2().FONT_HERSHEY_PLAIN,
-                0.8,
-                (255, 255, 255) if dark else (0, 0, 0),
-                1,
-                cv2().LINE_AA,
-            )
+            colour = (255, 255, 255) if dark else (0, 0, 0)
+            at = (x0 + LEGEND_PAD, y1 - 5)
+            cv.putText(strip, self.classes[k], at, cv.FONT_HERSHEY_PLAIN, scale, colour, 1, cv.LINE_AA)
             if i == self.brush:
-                cv2().rectangle(strip, (x0, 0), (x1 - 1, height - 1), (255, 255, 255), 2)
-                cv2().rectangle(strip, (x0 + 2, 2), (x1 - 3, height - 3), (0, 0, 0), 1)
+                # inside the cell (a 2-pixel line centred on its edge would spill into the neighbours)
+                cv.rectangle(strip, (x0 + 1, y0 + 1), (x1 - 2, y1 - 2), (255, 255, 255), 2)
+                cv.rectangle(strip, (x0 + 2, y0 + 2), (x1 - 3, y1 - 3), (0, 0, 0), 1)
         return strip
 
-    def class_at(self, x: int, width: int) -> int:
-        return min(len(self.ids) - 1, max(0, int(x) * len(self.ids) // width))
+    def class_at(self, x: int, y: int, width: int) -> int | None:
+        """The brush index of the legend cell at (x, y) of a `width`-wide legend; None outside any cell."""
+        for i, (x0, y0, x1, y1) in enumerate(self.legend_cells(width)):
+            if x0 <= x < x1 and y0 <= y < y1:
+                return i
+        return None
+
+
+def _text_width(text: str, scale: float) -> int:
+    return cv2().getTextSize(text, cv2().FONT_HERSHEY_PLAIN, scale, 1)[0][0]

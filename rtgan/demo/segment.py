@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .imaging import cv2, resize_cover
+from .imaging import cover_crop, cv2, resize_cover
 
 
 def _check_rgb(image: np.ndarray) -> None:
@@ -170,8 +170,11 @@ class OnnxSegmenter:
         return cv.resize(ids, (w, h), interpolation=cv.INTER_NEAREST)
 
 
-def labels_from_png(image: np.ndarray, palette: dict[int, tuple[int, int, int]] | None) -> np.ndarray:
-    """A label-map image -> ids: single-channel images are ids; colour ones are read through `palette`."""
+def labels_from_png(
+    image: np.ndarray, palette: dict[int, tuple[int, int, int]] | None, names: dict[int, str] | None = None
+) -> np.ndarray:
+    """A label-map image -> ids: single-channel images are ids; colour ones are read through `palette`
+    (`names`, id -> class name, only make the error for a stray colour clearer)."""
     if image.ndim == 2:
         return image.astype(np.int32)
     if palette is None:
@@ -181,13 +184,44 @@ def labels_from_png(image: np.ndarray, palette: dict[int, tuple[int, int, int]] 
     colours = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in palette.items()}
     known = np.isin(key, list(colours))
     if not known.all():
-        r, g, b = rgb[~known][0]
-        raise InputError(f"colour ({r}, {g}, {b}) in the label map is not a class colour of this model")
+        raise InputError(_stray_colours(rgb, known, palette, names or {}))
     codes = np.array(list(colours))
     order = np.argsort(codes)
     return np.array(list(colours.values()), np.int32)[order][np.searchsorted(codes[order], key)]
 
 
+def _stray_colours(rgb: np.ndarray, known: np.ndarray, palette: dict, names: dict[int, str]) -> str:
+    """Where the first pixel off the palette is, how many there are, and the class it was probably meant as
+    (stray colours come from anti-aliased brushes, JPEG or a resize that blended two classes)."""
+    off = ~known
+    y, x = divmod(int(np.argmax(off)), off.shape[1])
+    colour = tuple(int(v) for v in rgb[y, x])
+    ids = list(palette)
+    centres = np.array([palette[i] for i in ids])
+    nearest = ids[int(((centres - colour) ** 2).sum(1).argmin())]
+    label = f" ({names[nearest]})" if nearest in names else ""
+    count = int(off.sum())
+    return (
+        f"{count} pixels ({count / off.size:.1%}) of the label map are not class colours of this model; "
+        f"the first, at (x={x}, y={y}), is colour {colour}, nearest to class colour {tuple(palette[nearest])} "
+        f"= id {nearest}{label}. Draw label maps without anti-aliasing and save them as PNG (not JPEG), "
+        "or as single-channel id PNGs"
+    )
+
+
+# A map of another shape is centre-cropped to the engine's aspect ratio and then resized (cover), not
+# squashed: stretching would turn round clouds into ovals and the painting would not match the drawing.
 def fit_labels(ids: np.ndarray, height: int, width: int) -> np.ndarray:
     """Label ids of any size -> (height, width), cropped to the aspect ratio, nearest neighbour."""
     return resize_cover(ids.astype(np.int32), height, width, nearest=True)
+
+
+def fit_note(kind: str, shape: tuple[int, ...], height: int, width: int) -> str | None:
+    """The log line telling how a frame of `shape` is fitted to the engine's height x width (None: as is)."""
+    h, w = shape[:2]
+    if (h, w) == (height, width):
+        return None
+    _, _, ch, cw = cover_crop(h, w, height, width)
+    crop = "" if (ch, cw) == (h, w) else f" centre-cropped to {ch}x{cw} (aspect ratio kept) and"
+    how = "nearest" if kind == "labels" else "area" if ch > height else "linear"
+    return f"{kind} {h}x{w}{crop} resized to {height}x{width} ({how})"

@@ -2,7 +2,8 @@
 
 Each source has `kind` ("image": uint8 RGB to segment, or "labels": ids to paint directly), `fps`
 (the pace a live feed would have; None for a camera, whose `read` blocks until the next frame),
-`read() -> array | None` (None: the stream ended) and `close()`.
+`name` (what is painted, for the log and latency.json), `read() -> array | None` (None: the stream
+ended) and `close()`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from .imaging import cv2
 from .scene import AnimatedScene
 from .segment import labels_from_png
@@ -42,6 +43,7 @@ class Camera:
     def __init__(self, index: int = 0, retries: int = 5, log=print):
         _quiet_opencv()
         self.index, self.retries, self.log = index, retries, log
+        self.name = f"camera {index}"
         self.capture = self._open()
         if self.capture is None:
             raise SourceError(f"no camera at index {index}")
@@ -94,6 +96,7 @@ class VideoFile:
     def __init__(self, path: str | Path, loop: bool = False):
         _quiet_opencv()
         self.path, self.loop = Path(path), loop
+        self.name = str(self.path)
         if not self.path.is_file():
             raise SourceError(f"{path}: no such video file")
         self.capture = cv2().VideoCapture(str(self.path))
@@ -132,8 +135,9 @@ def _image_paths(path: Path) -> list[Path]:
 class Stills:
     """Images or label-map PNGs from a file or folder, each held for `hold` seconds, looping."""
 
-    def __init__(self, path, kind: str, fps: float = 30.0, hold: float = 2.0, palette=None):
-        self.kind, self.fps, self.hold, self.palette = kind, fps, hold, palette
+    def __init__(self, path, kind: str, fps: float = 30.0, hold: float = 2.0, palette=None, names=None):
+        self.kind, self.fps, self.hold, self.palette, self.names = kind, fps, hold, palette, names
+        self.name = f"labels:{path}" if kind == "labels" else str(path)
         self.frames = [self._load(p) for p in _image_paths(Path(path))]
         self.count = 0
 
@@ -143,7 +147,10 @@ class Stills:
         if image is None:
             raise SourceError(f"{path}: not a readable image (corrupted or unsupported)")
         if self.kind == "labels":
-            return labels_from_png(image if image.ndim == 2 else image[..., 2::-1], self.palette)
+            try:
+                return labels_from_png(image if image.ndim == 2 else image[..., 2::-1], self.palette, self.names)
+            except InputError as e:
+                raise InputError(f"{path}: {e}") from None
         return image[..., ::-1].copy()
 
     def read(self) -> np.ndarray:
@@ -156,7 +163,7 @@ class Stills:
 
 
 class Scene:
-    kind = "labels"
+    kind, name = "labels", "scene"
 
     def __init__(self, height: int, width: int, fps: float = 30.0, seed: int | None = None):
         self.scene = AnimatedScene(height, width) if seed is None else AnimatedScene(height, width, seed)
@@ -175,7 +182,7 @@ class Scene:
 class CanvasSource:
     """The paint canvas as a source: the current label map, copied only when it changed."""
 
-    kind = "labels"
+    kind, name = "labels", "canvas"
 
     def __init__(self, canvas, fps: float = 30.0):
         self.canvas, self.fps = canvas, fps
@@ -190,20 +197,52 @@ class CanvasSource:
         pass
 
 
-def open_source(spec: str, height: int, width: int, *, fps: float = 30.0, loop: bool = False, palette=None, log=print):
+def _camera_here(index: int) -> bool:
+    return not os.environ.get("RTGAN_NO_CAMERA") and Camera.available(index)
+
+
+def _cameras_hint() -> str:
+    if os.environ.get("RTGAN_NO_CAMERA"):
+        return " (RTGAN_NO_CAMERA is set)"
+    if not sys.platform.startswith("linux"):
+        return ""
+    found = sorted(int(p.name[5:]) for p in Path("/dev").glob("video[0-9]*") if p.name[5:].isdigit())
+    return f" (cameras here: {', '.join(map(str, found))})" if found else " (this machine shows no camera)"
+
+
+def open_source(
+    spec: str | None,
+    height: int,
+    width: int,
+    *,
+    fps: float = 30.0,
+    loop: bool = False,
+    palette=None,
+    names=None,
+    log=print,
+):
     """`spec`: a camera index, a video file, an image file or folder, `labels:PATH` or `scene`.
 
-    A camera index that is not there falls back to the animated scene with a message.
+    None (no --source given) is camera 0, or the animated scene with a message when there is none.
+    A camera asked for by its index is never replaced: a missing one is an error naming the fix, as
+    painting something else instead would hide that the camera is not working.
     """
+    if spec is None:
+        if _camera_here(0):
+            return Camera(0, log=log)
+        log("no camera at index 0: painting the built-in animated scene instead (--source chooses another)")
+        return Scene(height, width, fps)
     if spec == "scene":
         return Scene(height, width, fps)
     if spec.startswith("labels:"):
-        return Stills(spec[len("labels:") :], "labels", fps, palette=palette)
+        return Stills(spec[len("labels:") :], "labels", fps, palette=palette, names=names)
     if spec.isdigit():
         index = int(spec)
-        if os.environ.get("RTGAN_NO_CAMERA") or not Camera.available(index):
-            log(f"no camera at index {index}: painting the built-in animated scene instead")
-            return Scene(height, width, fps)
+        if not _camera_here(index):
+            raise SourceError(
+                f"--source {spec}: no camera at index {index}{_cameras_hint()}; connect one, give another "
+                "index, or paint a video, images or the built-in scene (--source scene)"
+            )
         return Camera(index, log=log)
     path = Path(spec)
     if path.suffix.lower() in VIDEO_SUFFIXES:

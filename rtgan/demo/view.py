@@ -5,6 +5,7 @@ window with its keys, mouse and trackbars; and the MP4 recorder. Frames here are
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,18 @@ HELP = [
     "paint: drag draw  right-click pick  f fill  u undo  c clear",
     "       [ ] brush size  1-9,0 / -,= class  w save  o load",
 ]
+
+
+def _help_groups() -> list[list[str]]:
+    """HELP as key items ("s snapshot"), the general keys and the paint keys in separate groups."""
+    groups: list[list[str]] = []
+    for line in HELP:
+        items = re.split(r"\s{2,}", line.strip())
+        if not groups or line.startswith("paint:"):
+            groups.append(items)
+        else:
+            groups[-1] += items
+    return groups
 
 
 def _text(img: np.ndarray, lines: list[str], x: int, y: int, scale: float) -> None:
@@ -41,7 +54,8 @@ def compose(
     help: bool = False,
     scale: int = 1,
 ) -> np.ndarray:
-    """uint8 RGB panels of one size -> one BGR frame: [input |] labels | painting (+ legend strip).
+    """uint8 RGB panels of one size -> one BGR frame: [input |] labels | painting (+ legend strip)
+    (+ the key help in a strip of its own, so that it covers neither the canvas nor the painting).
 
     `scale` enlarges the panels (nearest neighbour) before the text goes on, so text stays sharp.
     """
@@ -56,9 +70,29 @@ def compose(
     if overlay:
         _text(frame, list(overlay), 5 * scale, 13 * scale, scale)
     if help:
-        bottom = frame.shape[0] - (legend.shape[0] * scale if legend is not None else 0)
-        _text(frame, HELP, 5 * scale, bottom - int(LINE * scale) * (len(HELP) - 1) - 6 * scale, scale)
+        frame = np.concatenate([frame, help_strip(frame.shape[1], scale)], axis=0)
     return frame
+
+
+def help_strip(width: int, scale: int = 1) -> np.ndarray:
+    """The keys as white text on dark grey (BGR), wrapped to `width` at the overlay's font size."""
+    cv = cv2()
+    font, size, line, margin = cv.FONT_HERSHEY_SIMPLEX, 0.4 * scale, int(LINE * scale), 5 * scale
+    fits = lambda text: cv.getTextSize(text, font, size, 1)[0][0] <= width - 2 * margin  # noqa: E731
+    lines: list[str] = []
+    for group in _help_groups():  # the paint keys start on a line of their own
+        current = ""
+        for item in group:
+            joined = f"{current}   {item}" if current else item
+            if current and not fits(joined):
+                lines.append(current)
+                joined = item
+            current = joined
+        lines.append(current)
+    strip = np.full((line * len(lines) + margin, width, 3), 40, np.uint8)
+    for i, text in enumerate(lines):
+        cv.putText(strip, text, (margin, line * (i + 1) - 2 * scale), font, size, (255, 255, 255), 1, cv.LINE_AA)
+    return strip
 
 
 def overlay_lines(
@@ -73,16 +107,25 @@ def overlay_lines(
     return [f"{fps:.1f} fps  latency {latency:.0f} ms{flags}", f"{model} ({backend})  ms: {stages}"]
 
 
-def display_available() -> bool:
-    """Whether a window can open: a display server is set and this OpenCV build has a GUI."""
+def display_problem() -> str | None:
+    """Why no window can open here, or None when one can (a display server is set and this OpenCV
+    build has a GUI). Checked before any window call: with no display, Qt aborts the process
+    (exit 134) instead of raising."""
     if os.name != "nt" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    # (checked before any window call: with no display, Qt aborts the process instead of raising)
+        return "no display found (DISPLAY and WAYLAND_DISPLAY are unset)"
     if hasattr(cv2(), "currentUIFramework"):
-        return cv2().currentUIFramework() != ""
-    info = cv2().getBuildInformation()
-    gui = info.split("GUI:", 1)[1].split("\n", 1)[0].strip() if "GUI:" in info else ""
-    return gui not in ("", "NONE")
+        gui = cv2().currentUIFramework()
+    else:
+        info = cv2().getBuildInformation()
+        gui = info.split("GUI:", 1)[1].split("\n", 1)[0].strip() if "GUI:" in info else ""
+    if gui in ("", "NONE"):
+        return "no display found: this OpenCV has no GUI (opencv-python-headless?); pip install opencv-python"
+    return None
+
+
+def display_available() -> bool:
+    """Whether a window can open here (see `display_problem`)."""
+    return display_problem() is None
 
 
 class Window:
@@ -148,6 +191,14 @@ class Recorder:
             self.writer = cv.VideoWriter(str(self.tmp), cv.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
                 raise OSError(f"{self.path}: OpenCV cannot write MP4 here")
+            self.size = (h, w)
+        if frame.shape[:2] != self.size:
+            # the frame grows with the legend (p) and the help strip (h); OpenCV would silently drop
+            # frames of another size, so pad or cut them to the first frame's (the panels stay at top left)
+            fitted = np.zeros((*self.size, 3), np.uint8)
+            h, w = min(self.size[0], frame.shape[0]), min(self.size[1], frame.shape[1])
+            fitted[:h, :w] = frame[:h, :w]
+            frame = fitted
         self.writer.write(frame)
         self.frames += 1
 

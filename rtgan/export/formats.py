@@ -81,9 +81,20 @@ def check_can_export(
         require(
             "tensorrt", "tensorrt", "the tensorrt backend", package="TensorRT (pip install tensorrt on a GPU machine)"
         )
+    if compute_capability is not None and fmt.backend != "tensorrt-rtx":
+        raise ConfigError(
+            f"--compute-capability names an offline TensorRT-RTX target; backend {fmt.backend!r} takes none"
+            + (" (it builds for the GPU it runs on)" if fmt.backend == "tensorrt" else "")
+        )
     if fmt.backend == "tensorrt-rtx":
         require("tensorrt_rtx", "tensorrt", "the tensorrt-rtx backend", package="tensorrt-rtx")
-        if compute_capability is None and not nvidia_gpu_present():
+        if compute_capability is not None:
+            import tensorrt_rtx
+
+            from .tensorrt import _target
+
+            _target(tensorrt_rtx, "tensorrt-rtx", compute_capability)  # a misspelled SMxx, before any work
+        elif not nvidia_gpu_present():
             raise ConfigError(
                 "tensorrt-rtx builds for a named GPU when this machine has none: add --compute-capability "
                 "(SM75, SM80, SM86, SM89 or SM120; SM86 is RTX 30xx / A10)"

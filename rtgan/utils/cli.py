@@ -27,7 +27,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         if (
             "%(default)" not in text
-            and action.default not in (None, False, argparse.SUPPRESS, [])
+            and not any(action.default is v for v in (None, False, argparse.SUPPRESS))  # 0 is a default
+            and action.default != []
             and action.option_strings
             and action.nargs != 0
         ):

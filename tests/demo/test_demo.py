@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,7 +35,7 @@ def _video_frames(path: Path):
 
 
 def _config(engine, out, **kw):
-    return DemoConfig(models=(str(engine),), headless=True, out=str(out), **kw)
+    return DemoConfig(**{"models": (str(engine),), "headless": True, "out": str(out), **kw})
 
 
 def test_headless_builtin_scene_writes_video_snapshots_and_latency(landscape_engine, tmp_path):
@@ -158,11 +160,19 @@ def test_ctrl_c_stops_cleanly_with_files_closed(landscape_engine, tmp_path):
     assert json.loads((tmp_path / "out" / "latency.json").read_text())["frames_shown"] == len(frames)
 
 
-def test_model_directory_is_exported_once_then_opened_from_the_cache(landscape_model, tmp_path, monkeypatch):
-    import rtgan.export
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The demo's index and the exporter's artifacts in a fresh folder (both sit under RTGAN_CACHE)."""
+    import rtgan.export.exporter
 
     monkeypatch.setattr(engines, "INDEX", tmp_path / "index.json")
-    monkeypatch.setattr(rtgan.export, "CACHE", tmp_path / "artifacts")
+    monkeypatch.setattr(rtgan.export.exporter, "CACHE", tmp_path / "artifacts")
+    return tmp_path
+
+
+def test_model_directory_is_exported_once_then_opened_from_the_cache(landscape_model, tmp_path, cache, monkeypatch):
+    import rtgan.export
+
     engine = engines.open_engine(str(landscape_model), "auto", log=lambda *_: None)
     assert (engine.height, engine.width) == (256, 256)
     assert Path(next(iter(json.loads((tmp_path / "index.json").read_text()).values()))).parent == tmp_path / "artifacts"
@@ -180,7 +190,7 @@ def test_model_directory_is_exported_once_then_opened_from_the_cache(landscape_m
 def test_missing_camera_falls_back_to_the_scene_and_bad_sources_are_named(tmp_path, monkeypatch):
     monkeypatch.setenv("RTGAN_NO_CAMERA", "1")
     said = []
-    assert isinstance(open_source("0", 64, 64, log=said.append), Scene) and "no camera" in said[0]
+    assert isinstance(open_source(None, 64, 64, log=said.append), Scene) and "no camera" in said[0]
     with pytest.raises(SourceError, match="no such video file"):
         open_source(str(tmp_path / "missing.mp4"), 64, 64)
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
@@ -195,7 +205,8 @@ def test_cli_reports_bad_input_without_a_traceback(landscape_engine, tmp_path, c
     assert main(["--model", str(landscape_engine), "--source", str(tmp_path / "nope.mp4"), "--headless"]) == 2
     assert "nope.mp4: no such video file" in capsys.readouterr().err
     assert main(["--model", str(tmp_path / "nothing"), "--headless"]) == 2
-    assert "neither a bundled model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no model" in err and "landscape-asapnet" in err and len(err.strip().splitlines()) == 1
 
 
 class _FakeCapture:
@@ -311,3 +322,170 @@ def test_headless_video_through_a_user_onnx_segmenter(landscape_engine, tmp_path
     colours = {tuple(c) for c in labels_panel.reshape(-1, 3)}
     allowed = {L.PALETTE[L.ID[n]] for n in ("flower", "grass", "sea")}
     assert len(colours & allowed) >= 2 and not (colours & (set(L.PALETTE.values()) - allowed))
+
+
+# --- issue 17: every bundled model opens, model switching, no display, corrupted cache, sources, fitting ---
+
+
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("landscape-asapnet", "64x64"),  # any multiple of 16
+        ("landscape-pix2pixhd", "64x64"),  # any multiple of 8 (its config has no crop_size: this crashed)
+        pytest.param("landscape-spade", None, marks=pytest.mark.slow),  # a VAE: 256x256 only, ~20 s to export
+    ],
+)
+def test_every_bundled_model_opens_by_name(name, size, tmp_path, cache, monkeypatch, capsys):
+    monkeypatch.setenv("RTGAN_NO_CAMERA", "1")
+    out = tmp_path / "out"
+    args = ["--model", name, "--headless", "--frames", "2", "--no-record", "--out", str(out)]
+    assert main(args + (["--size", size] if size else [])) == 0, capsys.readouterr().err
+    summary = json.loads((out / "latency.json").read_text())
+    assert summary["model"] == name and summary["frames_shown"] == 2
+    assert summary["size"] == ([int(v) for v in size.split("x")] if size else [256, 256])
+    painting = cv2.imread(str(sorted(out.glob("snapshot-*.png"))[-1]))[:, -summary["size"][1] :]
+    assert painting.std() > 5  # a painting, not a blank panel
+
+
+def test_size_that_a_model_cannot_paint_or_an_engine_does_not_have_is_one_line(landscape_engine, tmp_path, capsys):
+    base = ["--headless", "--frames", "1", "--source", "scene", "--out", str(tmp_path)]
+    assert main(["--model", str(landscape_engine), "--size", "64x64", *base]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "exported at 128x128: it paints that size only, not 64x64" in err and len(err.splitlines()) == 1
+    assert main(["--model", "landscape-spade", "--size", "64x64", *base]) == 2  # fails before exporting
+    err = capsys.readouterr().err.strip()
+    assert "256x256 only" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def _broken_models(engine: Path, tmp_path: Path) -> list[str]:
+    """Models that cannot paint beside `engine`: each fails differently when the demo switches to it."""
+    corrupt = tmp_path / "corrupt-engine"  # a file no longer matching its manifest's SHA-256
+    shutil.copytree(engine, corrupt)
+    manifest = json.loads((corrupt / "manifest.json").read_text())
+    victim = corrupt / next(iter(manifest["files"]))
+    victim.write_bytes(b"\0" * 64 + victim.read_bytes()[64:])
+    other_size = tmp_path / "other-size-engine"  # claims another size than the demo paints
+    shutil.copytree(engine, other_size)
+    manifest["height"] = manifest["width"] = 64
+    (other_size / "manifest.json").write_text(json.dumps(manifest))
+    junk = tmp_path / "junk-model"  # a config.json that is not a model's (valid JSON, wrong shape)
+    junk.mkdir()
+    (junk / "config.json").write_text("[]")
+    return [str(corrupt), str(other_size), str(junk), str(tmp_path / "no-such-model")]
+
+
+def test_switching_models_any_number_of_times_keeps_the_session_and_the_drawing(landscape_engine, tmp_path):
+    said = []
+    broken = _broken_models(landscape_engine, tmp_path)
+    models = (str(landscape_engine), broken[0], broken[1], str(landscape_engine), broken[2], broken[3])
+    demo = Demo(_config(landscape_engine, tmp_path, models=models, source="scene", paint=True), log=said.append)
+    demo.canvas.select(demo.canvas.ids.index(L.ID["sea"]))
+    demo.canvas.press(10, 10)  # an unsaved drawing
+    demo.canvas.drag(100, 60)
+    drawing = demo.canvas.labels.copy()
+    for i in range(len(models) + 2):  # round the cycle and on: the broken ones are gone by then
+        demo.painter.next_model()
+        packet = demo.painter(demo.segment(Packet(i, 0.0, labels=demo.source.read())))
+        assert packet.painting.shape == (128, 128, 3)
+        demo.frame(packet)
+    assert (demo.canvas.labels == drawing).all()
+    assert demo.painter.models == [str(landscape_engine)] * 2  # the broken ones left the cycle
+    for model in broken:  # each named once, on one line with its problem
+        lines = [m for m in said if model + ":" in m and "cannot switch to" in m]
+        assert len(lines) == 1 and "\n" not in lines[0] and "dropped from the cycle" in lines[0], said
+    assert any("SHA-256" in m for m in said) and any("64x64" in m for m in said)
+    # and live: m pressed while the pipeline runs, the broken models back in the cycle
+    demo.painter.models, demo.painter.current = [str(landscape_engine), *broken], 0
+    demo.config.frames = 20
+    pressing = threading.Event()
+
+    def press_m():
+        while not pressing.wait(0.03):
+            demo.painter.next_model()
+
+    presser = threading.Thread(target=press_m, daemon=True)
+    presser.start()
+    try:
+        assert demo.run() == 0
+    finally:
+        pressing.set()
+        presser.join()
+    assert demo.pipeline.error is None and demo.summary["frames_shown"] == 20
+    assert demo.painter.models == [str(landscape_engine)]
+    assert (demo.canvas.labels == drawing).all()
+
+
+def test_window_without_a_display_is_one_line_before_any_work(landscape_engine, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+    def no_work(*a, **k):
+        raise AssertionError("the engine was opened before the display check")
+
+    monkeypatch.setattr(engines, "open_engine", no_work)
+    assert main(["--model", str(landscape_engine), "--window", "--source", "scene", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "no display found" in err and "DISPLAY" in err and "--headless" in err
+
+
+def test_corrupted_cached_engine_is_rebuilt(landscape_model, cache, monkeypatch):
+    said = []
+    engine = engines.open_engine(str(landscape_model), "onnxruntime", log=said.append, size=(64, 64))
+    directory = engine.directory
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for name in manifest["files"]:  # flip bytes in every file of the cached artifact
+        data = bytearray((directory / name).read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 16] = bytes(b ^ 0xFF for b in data[len(data) // 2 : len(data) // 2 + 16])
+        (directory / name).write_bytes(bytes(data))
+    said.clear()
+    again = engines.open_engine(str(landscape_model), "onnxruntime", log=said.append, size=(64, 64))
+    assert any(f"cached engine {directory} is corrupted" in m and "rebuilding" in m for m in said), said
+    assert any("exporting" in m for m in said)
+    painting = again.run(L.layout(0, 64, 64))
+    assert painting.shape == (64, 64, 3)
+    said.clear()  # and the rebuilt one is the cached one now: no third export
+    engines.open_engine(str(landscape_model), "onnxruntime", log=said.append, size=(64, 64))
+    assert not said
+
+
+def test_an_explicit_camera_is_never_replaced_and_latency_json_says_what_was_painted(
+    landscape_engine, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("RTGAN_NO_CAMERA", "1")
+    for spec in ("0", "3"):
+        with pytest.raises(SourceError, match=rf"no camera at index {spec}.*--source scene"):
+            open_source(spec, 64, 64)
+    said = []
+    demo = Demo(_config(landscape_engine, tmp_path, frames=3), log=said.append)  # no source given
+    assert demo.run() == 0
+    assert any("no camera" in m and "scene" in m for m in said)
+    summary = json.loads((tmp_path / "latency.json").read_text())
+    assert summary["source"] == "scene" and summary["requested_source"] is None and summary["painted"] == ["scene"]
+
+
+def test_a_label_map_of_another_shape_is_cropped_not_squashed_and_said_once(landscape_engine, tmp_path):
+    labels = np.full((300, 200), L.ID["sea"], np.uint8)  # 300 high, 200 wide: sea bands top and bottom
+    labels[50:250] = L.ID["grass"]  # the centre 200x200 square is all grass
+    cv2.imwrite(str(tmp_path / "map.png"), labels)
+    said = []
+    demo = Demo(_config(landscape_engine, tmp_path, source=f"labels:{tmp_path / 'map.png'}"), log=said.append)
+    for i in range(3):
+        packet = demo.segment(Packet(i, 0.0, labels=demo.live.read()))
+        assert packet.labels.shape == (128, 128)
+        assert (packet.labels == L.ID["grass"]).all()  # squashing would have kept sea at the top and bottom
+    notes = [m for m in said if "300x200" in m]
+    assert len(notes) == 1 and "128x128" in notes[0] and "200x200" in notes[0] and "nearest" in notes[0]
+
+
+def test_cli_follows_the_rtgan_convention(capsys):
+    from rtgan.demo.__main__ import parse
+
+    config = parse(["--seg_model", "net.onnx", "--seg-mapping", "map.json", "--size", "64x96", "--no_record"])
+    assert (config.seg_model, config.seg_mapping) == ("net.onnx", "map.json")  # either spelling
+    assert config.size == (64, 96) and config.record is False
+    assert parse([]).source is None and parse([]).size is None
+    with pytest.raises(SystemExit):
+        parse(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: out/demo)" in text and "(default: palette)" in text and "(default: 30.0)" in text

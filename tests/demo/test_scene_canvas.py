@@ -80,10 +80,83 @@ def test_canvas_save_load_roundtrip_and_errors(tmp_path):
 
 def test_legend_selects_the_class_under_the_pointer():
     c = _canvas()
-    strip = c.legend(300, 20)
-    n = len(c.ids)
-    for i in (0, 4, n - 1):
-        x = int((i + 0.5) * 300 / n)
-        assert c.class_at(x, 300) == i
+    strip = c.legend(300)
+    cells = c.legend_cells(300)
+    for i in (0, 4, len(c.ids) - 1):
+        x0, y0, x1, y1 = cells[i]
+        x, y = (x0 + x1) // 2, y0 + 1
+        assert c.class_at(x, y, 300) == i
         if i != c.brush:  # the selected swatch is outlined
-            assert tuple(strip[1, x]) == L.PALETTE[c.ids[i]]
+            assert tuple(strip[y, x]) == L.PALETTE[c.ids[i]]
+    assert c.class_at(5, strip.shape[0] + 3, 300) is None  # below the legend (the help strip)
+
+
+@pytest.mark.parametrize("width", [256, 384, 512, 768])  # 2 or 3 panels of a 128 or 256 engine
+def test_legend_shows_every_class_name_whole(width):
+    import cv2
+
+    c = _canvas()
+    c.select(3)
+    strip = c.legend(width)
+    _, _, scale = c.legend_layout(width)
+    cells = c.legend_cells(width)
+    assert strip.shape[0] == max(y1 for _, _, _, y1 in cells) and len(cells) == len(c.ids)
+    for i, (k, (x0, y0, x1, y1)) in enumerate(zip(c.ids, cells)):
+        name = c.classes[k]
+        text_width = cv2.getTextSize(name, cv2.FONT_HERSHEY_PLAIN, scale, 1)[0][0]
+        assert text_width + 4 <= x1 - x0, (name, text_width, x1 - x0)  # the whole name fits its swatch
+        assert 0.7 <= scale
+        if i == c.brush:
+            continue
+        # what was drawn: the text's pixels span the whole name's width and stay inside the cell
+        cell = strip[y0:y1, x0:x1].astype(int)
+        ink = np.abs(cell - np.array(L.PALETTE[k])).sum(-1) > 60
+        cols = np.flatnonzero(ink.any(0))
+        assert cols.size and cols[-1] - cols[0] + 1 >= text_width - 2 and cols[-1] < x1 - x0 - 1, name
+
+
+def test_every_pair_of_class_colours_is_clearly_distinct_and_red_is_the_id():
+    import cv2
+
+    ids = list(L.PALETTE)
+    rgb = np.array([L.PALETTE[i] for i in ids], np.float32)[None] / 255
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[0]  # L 0..100, a and b around 0
+    d = np.sqrt(((lab[:, None] - lab[None]) ** 2).sum(-1)) + np.eye(len(ids)) * 1e9
+    i, j = np.unravel_index(d.argmin(), d.shape)
+    assert d.min() >= 25, f"{L.NAMES[ids[i]]} and {L.NAMES[ids[j]]} are only delta-E {d.min():.1f} apart"
+    assert all(L.PALETTE[i][0] == i for i in ids)  # the palette segmenter and colour label PNGs rely on it
+
+
+def test_help_strip_covers_neither_the_canvas_nor_the_painting():
+    from rtgan.demo.view import compose
+
+    c = _canvas(128, 128)
+    labels = np.zeros((128, 128, 3), np.uint8)
+    labels[:] = L.PALETTE[L.ID["sea"]]
+    painting = np.full((128, 128, 3), 90, np.uint8)
+    for scale in (1, 2):
+        legend = c.legend(256)
+        plain = compose(None, labels, painting, ["overlay"], legend, help=False, scale=scale)
+        helped = compose(None, labels, painting, ["overlay"], legend, help=True, scale=scale)
+        assert (helped[: plain.shape[0]] == plain).all()  # panels and legend untouched
+        strip = helped[plain.shape[0] :]
+        assert strip.shape[0] > 0 and (strip == 255).any()  # the help, in a strip of its own
+        assert (strip[:, -2 * scale :] == strip[0, -1]).all()  # wrapped inside the width, not cut at the edge
+
+
+def test_recording_keeps_frames_whose_size_changes_with_legend_and_help(tmp_path):
+    import cv2
+
+    from rtgan.demo.view import Recorder
+
+    recorder = Recorder(tmp_path / "r.mp4", 10)
+    sizes = [(64, 128), (64 + 36, 128), (64 + 36 + 40, 128), (64, 192), (64, 128)]  # p, h, a camera frame
+    for i, (h, w) in enumerate(sizes):
+        recorder.write(np.full((h, w, 3), 40 * i, np.uint8))
+    recorder.close()
+    capture = cv2.VideoCapture(str(tmp_path / "r.mp4"))
+    frames = []
+    while (frame := capture.read())[0]:
+        frames.append(frame[1])
+    assert len(frames) == len(sizes) and all(f.shape == (64, 128, 3) for f in frames)
+    assert abs(int(frames[2][10, 10, 0]) - 80) < 10  # the panels' part of a taller frame is kept

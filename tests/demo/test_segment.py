@@ -124,3 +124,23 @@ def test_onnx_segmenter_rejects_bad_mappings(tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"\x08\x07garbage")
     with pytest.raises(ConfigError, match="not a loadable ONNX model"):
         OnnxSegmenter(tmp_path / "broken.onnx", tmp_path / "map.json", L.LABEL_IDS, L.ID)
+
+
+def test_a_stray_colour_is_named_by_pixel_count_and_nearest_class(tmp_path):
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    rgb[:] = L.PALETTE[L.ID["sky"]]
+    sea = np.array(L.PALETTE[L.ID["sea"]])
+    rgb[5, 7:10] = sea + (3, -4, 0)  # an anti-aliased sea edge: 3 pixels just off the sea colour
+    rgb[20, 1] = sea - (0, 5, 5)
+    with pytest.raises(InputError) as e:
+        labels_from_png(rgb, L.PALETTE, L.NAMES)
+    message = str(e.value)
+    first = tuple(int(v) for v in rgb[5, 7])
+    assert "(x=7, y=5)" in message and str(first) in message  # row by row, the first one
+    assert "4 pixels" in message and str(L.PALETTE[L.ID["sea"]]) in message and "(sea)" in message
+    # a label-map source names its file too
+    from rtgan.demo.sources import open_source
+
+    cv2.imwrite(str(tmp_path / "map.png"), rgb[..., ::-1])
+    with pytest.raises(InputError, match=r"map\.png: 4 pixels .* \(x=7, y=5\)"):
+        open_source(f"labels:{tmp_path / 'map.png'}", 32, 48, palette=L.PALETTE, names=L.NAMES)

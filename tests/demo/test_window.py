@@ -81,7 +81,7 @@ def test_window_keys_mouse_and_screenshot(landscape_engine, tmp_path, display):
             time.sleep(0.3)
         geo = dict(line.split("=") for line in _xdotool(env, "getwindowgeometry", "--shell", window).split())
         x0, y0 = int(geo["X"]), int(geo["Y"])
-        # a horizontal stroke across the canvas panel, between overlay and help (panel pixels x 2 = window pixels)
+        # a horizontal stroke across the canvas panel, below the overlay (panel pixels x 2 = window pixels)
         # (pauses between events: under load a press right after a move can be lost)
         _xdotool(env, "mousemove", "--sync", str(x0 + 2 * 20), str(y0 + 2 * 50), "sleep", "0.1", "mousedown", "1")
         for x in range(30, 110, 10):
@@ -109,9 +109,14 @@ def test_window_keys_mouse_and_screenshot(landscape_engine, tmp_path, display):
     if os.environ.get("RTGAN_SCREENSHOT"):
         shutil.copy(tmp_path / "screenshot.png", os.environ["RTGAN_SCREENSHOT"])
 
-    # the snapshot the `s` key wrote: paint mode (legend strip under the panels), the sea stroke drawn
+    # the snapshot the `s` key wrote: paint mode (legend strip under the panels, the help strip under
+    # it, covering neither panel), the sea stroke drawn
+    from rtgan.demo.paint import Canvas
+    from rtgan.demo.view import help_strip
+
+    legend = Canvas(128, 128, {i: L.NAMES[i] for i in L.LABEL_IDS}, L.PALETTE).legend(256).shape[0]
     snap = cv2.imread(str(tmp_path / "out" / "snapshot-001.png"))[..., ::-1]
-    assert snap.shape == (2 * (128 + 20), 2 * 256, 3)  # what the window shows, at its scale
+    assert snap.shape == (2 * (128 + legend) + help_strip(512, 2).shape[0], 2 * 256, 3)  # the window, at its scale
     stroke = snap[2 * 50, 2 * 35 : 2 * 105]
     assert (stroke == L.PALETTE[L.ID["sea"]]).all(axis=1).mean() > 0.9
     # the screen shows the window's content: the canvas panel in palette colours, scaled x2
