@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from ..errors import ConfigError, InputError
 from ..utils.names import lookup
+from .layouts import FOLDER_IMAGES, FOLDER_LABELS, check_root
 
 PREPROCESS_MODES = (
     "resize_and_crop",
@@ -421,8 +422,18 @@ class COCOStuffDataset(PairedDataset):
         )
 
 
-def _folder(root, split: str = "train", *, label_dir, image_dir, instance_dir=None, preprocess=None, **kwargs):
-    """The custom layout under `root`; `split` only picks the default (train or eval) preprocessing."""
+def _folder(
+    root,
+    split: str = "train",
+    *,
+    label_dir=FOLDER_LABELS,
+    image_dir=FOLDER_IMAGES,
+    instance_dir=None,
+    preprocess=None,
+    **kwargs,
+):
+    """The custom layout under `root` (by default labels/ and images/, as rtgan.data.landscapes
+    writes); `split` only picks the default (train or eval) preprocessing."""
     return FolderDataset(
         Path(root, label_dir),
         Path(root, image_dir),
@@ -442,4 +453,7 @@ DATASETS: dict[str, Callable[..., PairedDataset]] = {
 
 def make_dataset(name: str, root: str | os.PathLike, split: str = "train", **kwargs) -> PairedDataset:
     """Build a dataset by layout name, e.g. make_dataset("cityscapes", "datasets/cityscapes", "val")."""
-    return lookup(name, DATASETS, "dataset")(root, split, **kwargs)
+    build = lookup(name, DATASETS, "dataset")
+    if not (name == "folder" and {"label_dir", "image_dir"} & set(kwargs)):  # folders named: they say where
+        check_root(name, root, split)
+    return build(root, split, **kwargs)

@@ -32,22 +32,25 @@ class LabelClass:
         return (self.id, self.green, self.blue)  # GauGAN convention: red channel = id
 
 
+# Red is the id (fixed); green and blue are chosen so that every pair of classes is far apart in
+# CIELAB (min delta-E 76 about 29, was 11 for sky/snow), so the palette segmenter and the paint
+# legend never confuse two of them (the earlier sea and mountain were near-identical purples).
 CLASSES: tuple[LabelClass, ...] = (
-    LabelClass("sky", 156, 238, 221),
-    LabelClass("clouds", 105, 210, 250),
-    LabelClass("mountain", 134, 90, 150),
-    LabelClass("snow", 158, 255, 255),
-    LabelClass("rock", 149, 110, 90),
-    LabelClass("hill", 126, 160, 60),
-    LabelClass("sea", 154, 100, 230),
-    LabelClass("river", 147, 160, 255),
-    LabelClass("water", 177, 60, 200),  # COCO-Stuff "water-other": lakes
-    LabelClass("grass", 123, 200, 30),
-    LabelClass("tree", 168, 120, 20),
-    LabelClass("bush", 96, 150, 0),
-    LabelClass("sand", 153, 200, 130),
-    LabelClass("dirt", 110, 80, 40),
-    LabelClass("flower", 118, 30, 160),
+    LabelClass("sky", 156, 200, 255),
+    LabelClass("clouds", 105, 235, 255),
+    LabelClass("mountain", 134, 100, 85),
+    LabelClass("snow", 158, 255, 215),
+    LabelClass("rock", 149, 150, 165),
+    LabelClass("hill", 126, 200, 115),
+    LabelClass("sea", 154, 90, 255),
+    LabelClass("river", 147, 145, 255),
+    LabelClass("water", 177, 100, 160),  # COCO-Stuff "water-other": lakes
+    LabelClass("grass", 123, 255, 115),
+    LabelClass("tree", 168, 210, 55),
+    LabelClass("bush", 96, 130, 0),
+    LabelClass("sand", 153, 155, 95),
+    LabelClass("dirt", 110, 70, 0),
+    LabelClass("flower", 118, 0, 135),
 )
 ID = {c.name: c.id for c in CLASSES}
 LABEL_IDS: tuple[int, ...] = tuple(c.id for c in CLASSES)
@@ -306,34 +309,63 @@ def write_folder(out, count: int, height: int = 256, width: int = 256, seed: int
     from pathlib import Path
 
     from PIL import Image
-    from rich.progress import track
 
     from ..utils.atomic import atomic_dir
 
+    scenes = range(count)
+    if progress:  # rich only for the bar: a library call with progress=False needs PIL alone
+        from rich.progress import track
+
+        scenes = track(scenes, description="rendering landscapes")
     out = Path(out)
     with atomic_dir(out) as tmp:
         (tmp / "labels").mkdir()
         (tmp / "images").mkdir()
-        for i in track(range(count), description="rendering landscapes", disable=not progress):
+        for i in scenes:
             labels, image = render(seed + i, height, width)
             Image.fromarray(labels).save(tmp / "labels" / f"{seed + i:06d}.png")
             Image.fromarray(image).save(tmp / "images" / f"{seed + i:06d}.png")
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
+PROG = "python -m rtgan.data.landscapes"
 
-    from ..utils.cli import parse_size
 
-    p = argparse.ArgumentParser(prog="python -m rtgan.data.landscapes", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", required=True, help="directory to write (SPADE layout: labels/, images/)")
-    p.add_argument("--count", type=int, default=1000)
-    p.add_argument("--size", default="256x256", help="HxW")
-    p.add_argument("--seed", type=int, default=0, help="first scene's seed; scene i uses seed + i")
-    a = p.parse_args(argv)
-    h, w = parse_size(a.size)
-    write_folder(a.out, a.count, h, w, a.seed)
+def parser():
+    from ..utils import cli
+
+    p = cli.Parser(PROG, __doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="folder to write (SPADE's custom layout: labels/, images/)")
+    p.add_argument("--count", type=int, default=1000, help="number of scenes")
+    cli.add_size(p, "256x256", "scene size HxW")
+    p.add_argument("--seed", type=int, default=0, help="first scene's seed; scene i uses SEED + i (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..utils import cli
+
+    return cli.run(lambda: _write(argv), PROG)
+
+
+def _write(argv: list[str] | None) -> None:
+    from ..errors import ConfigError
+    from ..utils import cli
+    from ..utils.extras import require
+
+    a = parser().parse_args(argv)
+    h, w = cli.size_of(a)
+    if a.count <= 0:
+        raise ConfigError(f"--count must be positive, got {a.count}")
+    # before any scene renders: without pillow the last step (saving) would fail with a traceback
+    require("PIL", "train", "writing the landscape dataset", package="pillow")
+    if not a.no_progress:
+        require("rich", "train", "the progress bar (or pass --no-progress)")
+    write_folder(a.out, a.count, h, w, a.seed, progress=not a.no_progress)
+    print(f"{a.out}: {a.count} scenes of {h}x{w} in labels/ and images/")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.exit(main())

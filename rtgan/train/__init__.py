@@ -1,6 +1,25 @@
-"""Training: multi-scale discriminator, SPADE's losses, checkpoints that resume, DDP."""
+"""Training: multi-scale discriminator, SPADE's losses, checkpoints that resume, DDP.
 
-from .discriminator import DiscriminatorConfig, MultiscaleDiscriminator
-from .trainer import TrainConfig, Trainer, train
+The names below are imported on first use: `python -m rtgan.train[.command]` imports this package
+first, and must check its arguments before PyTorch is loaded.
+"""
 
-__all__ = ["DiscriminatorConfig", "MultiscaleDiscriminator", "TrainConfig", "Trainer", "train"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DiscriminatorConfig": "discriminator",
+    "MultiscaleDiscriminator": "discriminator",
+    "TrainConfig": "trainer",
+    "Trainer": "trainer",
+    "train": "trainer",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""`python -m rtgan.train.add_noise --run RUN --noise_nc 4`: give a run noise inputs, as a warm start.
+"""`python -m rtgan.train.add_noise --run RUN --noise-nc 4`: give a run noise inputs, as a warm start.
 
 Instead of starting over, the noise inputs get zero weights (and zero Adam moments), so the widened
 generator paints exactly what the run's did and training then learns to use the noise: in SPADE
@@ -10,19 +10,16 @@ preset that has it). `--decoder` turns on pix2pixHD's decoder noise (`noise_deco
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
-import torch
-
 from ..errors import ConfigError
-from ..models import build
-from ..models import io as model_io
+from ..utils import cli
 from ..utils.atomic import atomic_dir
-from .checkpoint import META, STATE, read_state
-from .trainer import CHECKPOINT
-from .widen import widen, widened_state
+from .runs import CHECKPOINT, META, STATE, check_run
+
+PROG = "python -m rtgan.train.add_noise"
 
 
 def add_noise_channels(run: str | Path, noise_nc: int, decoder: bool = False, init_std: float = 0.0) -> int:
@@ -33,7 +30,13 @@ def add_noise_channels(run: str | Path, noise_nc: int, decoder: bool = False, in
     zero is a saddle point for them, since the variance a noise input adds grows with the square of
     its weight, so the texture losses pull a zero weight nowhere and it learns only slowly.
     """
+    import torch  # here, not above: the command checks its arguments before PyTorch loads
     from safetensors.torch import save_file
+
+    from ..models import build
+    from ..models import io as model_io
+    from .checkpoint import read_state
+    from .widen import widen, widened_state
 
     run = Path(run)
     ckpt = run / CHECKPOINT
@@ -80,16 +83,34 @@ def add_noise_channels(run: str | Path, noise_nc: int, decoder: bool = False, in
     return meta["step"]
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m rtgan.train.add_noise", description=__doc__.split("\n")[0])
+def parser() -> cli.Parser:
+    p = cli.Parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a training run directory (OUT of rtgan.train)")
-    p.add_argument("--noise_nc", type=int, default=4)
+    p.add_argument("--noise-nc", type=int, default=4, help="noise channels to add")
     p.add_argument("--decoder", action="store_true", help="pix2pixHD: also add the noise to every upsampling stage")
-    p.add_argument("--init_std", type=float, default=0.0, help="with --decoder: start its noise weights off zero")
-    a = p.parse_args(argv)
+    p.add_argument(
+        "--init-std",
+        type=float,
+        default=0.0,
+        help="with --decoder: start its noise weights off zero, N(0, INIT_STD) (default: %(default)s)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(lambda: _add(argv), PROG)
+
+
+def _add(argv: list[str] | None) -> None:
+    a = parser().parse_args(argv)
+    check_run(a.run)
+    if a.noise_nc <= 0 or a.init_std < 0:
+        raise ConfigError(f"--noise-nc must be positive and --init-std >= 0 (got {a.noise_nc}, {a.init_std:g})")
+    if a.init_std and not a.decoder:
+        raise ConfigError("--init-std moves the decoder noise's weights: add --decoder")
     step = add_noise_channels(a.run, a.noise_nc, a.decoder, a.init_std)
     print(f"{a.run}: noise added at step {step}" + (" (decoder too)" if a.decoder else ""))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

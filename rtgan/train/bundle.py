@@ -12,20 +12,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data.landscapes import PALETTE, render
 from ..errors import ConfigError
-from ..export import psnr
-from ..models import load, save
 from ..scenes import colorize
 from ..utils import cli
 from ..utils.atomic import atomic_write_bytes
 from .options import command_line
-from .quality import paint
-from .report import png_bytes
 from .runs import check_run
-from .trainer import TrainConfig
 
 SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
 FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
@@ -33,6 +27,8 @@ FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
 
 def sample_grid(model, size: int = 256) -> np.ndarray:
     """Rows: label map | procedural render (the 'real' image) | generated (| a second style for VAE models)."""
+    from .quality import paint
+
     rows = []
     for s in SAMPLE_SEEDS:
         labels, real = render(s, size, size)
@@ -179,6 +175,8 @@ def _card(
     quality: dict | None,
     plotted: bool,
 ) -> str:
+    from .trainer import TrainConfig
+
     cfg, t = model.config, meta["train_config"]
     params = sum(p.numel() for p in model.parameters())
     losses = final_losses(run)
@@ -283,6 +281,11 @@ def fp16_psnr(model) -> float:
     """PSNR (dB) on held-out scenes of `model` with its weights rounded to fp16, against as it is."""
     import copy
 
+    import torch
+
+    from ..export import psnr
+    from .quality import paint
+
     with torch.random.fork_rng():
         torch.manual_seed(0)
         labels = np.stack([render(s, 256, 256)[0] for s in SAMPLE_SEEDS[:3]])
@@ -295,6 +298,12 @@ def fp16_psnr(model) -> float:
 
 
 def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
+    # PyTorch here and in the helpers, not above: the command checks its arguments before it loads
+    import torch
+
+    from ..models import load, save
+    from .report import png_bytes
+
     ckpt = run / "checkpoint"
     meta = json.loads((ckpt / "train_state.json").read_text())
     model = load(ckpt / "generator")
@@ -304,7 +313,8 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     packed = ckpt / "packed.json"
     fp16_psnr_db = json.loads(packed.read_text())["fp16_psnr"] if packed.is_file() else fp16_psnr(model)
     precision = "fp16" if fp16_psnr_db >= FP16_MIN_PSNR else "fp32"
-    size = json.loads((run / "train_config.json").read_text()).get("size") if (run / "train_config.json").is_file() else None
+    run_config = run / "train_config.json"
+    size = json.loads(run_config.read_text()).get("size") if run_config.is_file() else None
     # the size it was trained at: what the demo and the commands paint it at by default
     extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes", "size": size}}
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)

@@ -10,22 +10,27 @@ directory and train with that `--out`; the trainer notes that the optimizers res
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
-from ..models import io as model_io
+from ..errors import ConfigError
+from ..utils import cli
 from ..utils.atomic import atomic_dir
-from .checkpoint import META, STATE, read_state
-from .trainer import CHECKPOINT
+from .runs import CHECKPOINT, META, STATE, check_run
+
+PROG = "python -m rtgan.train.carry"
 
 LOGS = ("train_config.json", "losses.jsonl", "recipe_changes.jsonl")
 
 
 def carry(run: str | Path, out: str | Path) -> int:
     """Write RUN's checkpoint without optimizer state, and its logs, to OUT; returns the step."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # here, not above: the command checks its arguments first
+
+    from ..models import io as model_io
+    from .checkpoint import read_state
 
     run, out = Path(run), Path(out)
     meta, tensors = read_state(run / CHECKPOINT)
@@ -41,14 +46,25 @@ def carry(run: str | Path, out: str | Path) -> int:
     return meta["step"]
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m rtgan.train.carry", description=__doc__.split("\n")[0])
+def parser() -> cli.Parser:
+    p = cli.Parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a training run directory (OUT of rtgan.train)")
     p.add_argument("--out", required=True, help="where to write the carried run, e.g. training/landscape-spade")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(lambda: _carry(argv), PROG)
+
+
+def _carry(argv: list[str] | None) -> None:
+    a = parser().parse_args(argv)
+    check_run(a.run)
+    if Path(a.out).resolve() == Path(a.run).resolve():
+        raise ConfigError(f"--out {a.out} is the run itself; carry it to another folder (e.g. training/NAME)")
     step = carry(a.run, a.out)
     print(f"{a.out}: {a.run} at step {step}, without optimizer state")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

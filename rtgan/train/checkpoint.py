@@ -18,9 +18,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..models import io as model_io
 from ..utils.atomic import atomic_dir
-
-STATE = "train_state.safetensors"
-META = "train_state.json"
+from .runs import META, STATE
 
 
 def _optimizer_split(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
@@ -70,6 +68,26 @@ def save_checkpoint(
     return directory
 
 
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's meta (step, train_config...) alone: what resuming checks before loading tensors."""
+    path = Path(directory) / META
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{directory}: unreadable training checkpoint ({e})") from e
+
+
+def _mismatch(directory: Path, what: str, error: RuntimeError) -> CheckpointError:
+    """One line for a state dict that does not fit (torch lists every key, often dozens of lines)."""
+    lines = [s.strip() for s in str(error).splitlines() if s.strip()]
+    first = lines[1] if len(lines) > 1 else lines[0] if lines else ""
+    more = f"; {len(lines) - 2} more" if len(lines) > 2 else ""
+    return CheckpointError(
+        f"{directory}: the saved {what} does not fit this run's ({first[:200]}{more}); "
+        "resume with the flags the run was started with, or train into a new --out"
+    )
+
+
 def read_state(directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """A checkpoint's meta and its discriminator/optimizer tensors, as stored."""
     from safetensors import SafetensorError
@@ -94,12 +112,15 @@ def load_checkpoint(
     directory = Path(directory)
     meta, tensors = read_state(directory)
     saved = model_io.load(directory / "generator")
-    generator.load_state_dict(saved.state_dict())
+    try:
+        generator.load_state_dict(saved.state_dict())
+    except RuntimeError as e:
+        raise _mismatch(directory, "generator", e) from e
     d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
     try:
         discriminator.load_state_dict(d_state)
     except RuntimeError as e:
-        raise CheckpointError(f"{directory}: discriminator does not match this run's config: {e}") from e
+        raise _mismatch(directory, "discriminator", e) from e
     if "optimizers" not in meta:  # carried across sessions without it (train.carry): optimizers restart
         return meta
     for name, opt in optimizers.items():

@@ -18,8 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalog import resolve
 from ..data.landscapes import LABEL_IDS, NAMES, render
+from ..errors import ConfigError
 from ..models.labels import label_lut
+from ..utils import cli
 from ..utils.atomic import atomic_write_bytes
 
 
@@ -160,15 +163,31 @@ def evaluate(painter, net: Segmenter, seeds, size: int = 256) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
+PROG = "python -m rtgan.train.quality"
 
-    p = argparse.ArgumentParser(prog="python -m rtgan.train.quality", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", required=True, help="model directories (rtgan format)")
-    p.add_argument("--out", required=True)
+
+def parser() -> cli.Parser:
+    p = cli.Parser(PROG, __doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", required=True, metavar="MODEL", help="bundled model names or model folders")
+    p.add_argument("--out", required=True, help="folder for quality.json and the cached segmenter")
     p.add_argument("--scenes", type=int, default=60, help="held-out scenes to score")
-    p.add_argument("--segmenter_steps", type=int, default=1500)
-    a = p.parse_args(argv)
+    p.add_argument("--segmenter-steps", type=int, default=1500, help="segmenter training steps (cached per count)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(lambda: _score(argv), PROG)
+
+
+def _score(argv: list[str] | None) -> None:
+    a = parser().parse_args(argv)
+    if a.scenes <= 0 or a.segmenter_steps <= 0:
+        raise ConfigError(f"--scenes and --segmenter-steps must be positive (got {a.scenes}, {a.segmenter_steps})")
+    refs = [resolve(m) for m in a.models]  # every model checked before the segmenter trains
+    for name, ref in zip(a.models, refs):
+        if ref.kind != "model":
+            raise ConfigError(f"--models {name} is an {ref.kind} artifact; scoring paints with an rtgan model")
+
     from safetensors.torch import load_file, save
 
     from ..models import load
@@ -187,9 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     # the segmenter on the real renders themselves: the ceiling a generator can reach
     order = iter(seeds)
     results = {"real renders": evaluate(lambda labels: render(next(order), 256, 256)[1][None], net, seeds)}
-    for path in a.models:
-        model = load(path)
-        results[Path(path).name] = evaluate(lambda labels, m=model: paint(m, labels), net, seeds)
+    for ref in refs:
+        model = load(ref.path)
+        results[ref.path.name] = evaluate(lambda labels, m=model: paint(m, labels), net, seeds)
     atomic_write_bytes(out / "quality.json", (json.dumps(results, indent=2) + "\n").encode())
     for name, r in results.items():
         print(
@@ -199,4 +218,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.exit(main())

@@ -14,26 +14,29 @@ and recipe_changes.jsonl are updated; resume with a preset or `--set upsample=M`
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
-import torch
-
 from ..errors import ConfigError
-from ..models import build
-from ..models import io as model_io
-from ..models.init import init_weights
+from ..utils import cli
 from ..utils.atomic import atomic_dir
-from .checkpoint import META, STATE, read_state
-from .trainer import CHECKPOINT
+from .runs import CHECKPOINT, META, STATE, check_run
+
+PROG = "python -m rtgan.train.resize_upsampling"
+MODES = ("nearest", "bilinear")
 
 
-def resized_state(old, mode: str, seed: int) -> dict[str, torch.Tensor]:
+def resized_state(old, mode: str, seed: int) -> dict:
     """`old` (a pix2pixHD)'s state for its twin with `mode` resize-conv upsampling: every weight
     but transposed convs' is old's; resize-convs replacing those are initialised as the trainer does."""
+    import torch  # here, not above: the command checks its arguments before PyTorch loads
+
+    from ..models import build
+    from ..models.init import init_weights
+
     c = old.config
-    if c.arch != "pix2pixhd" or mode not in ("nearest", "bilinear") or c.upsample == mode:
+    if c.arch != "pix2pixhd" or mode not in MODES or c.upsample == mode:
         raise ConfigError(
             f"resize upsampling turns a pix2pixHD's upsampling into 'nearest' or 'bilinear' resize-convs; "
             f"got {c.arch} with upsample={getattr(c, 'upsample', None)!r} -> {mode!r}"
@@ -54,6 +57,10 @@ def resized_state(old, mode: str, seed: int) -> dict[str, torch.Tensor]:
 def resize_upsampling(run: str | Path, mode: str = "bilinear") -> int:
     """Switch RUN's checkpoint to `mode` resize-conv upsampling in place; returns the checkpoint's step."""
     from safetensors.torch import save_file
+
+    from ..models import build
+    from ..models import io as model_io
+    from .checkpoint import read_state
 
     run = Path(run)
     ckpt = run / CHECKPOINT
@@ -76,14 +83,26 @@ def resize_upsampling(run: str | Path, mode: str = "bilinear") -> int:
     return meta["step"]
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m rtgan.train.resize_upsampling", description=__doc__.split("\n")[0])
+def parser() -> cli.Parser:
+    p = cli.Parser(PROG, __doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="a pix2pixHD training run directory (OUT of rtgan.train)")
-    p.add_argument("--mode", choices=["nearest", "bilinear"], default="bilinear", help="the 2x resize before each conv")
-    a = p.parse_args(argv)
+    p.add_argument("--mode", default="bilinear", help=f"the 2x resize before each conv: {' | '.join(MODES)}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.run(lambda: _resize(argv), PROG)
+
+
+def _resize(argv: list[str] | None) -> None:
+    from ..utils.names import lookup
+
+    a = parser().parse_args(argv)
+    lookup(a.mode, dict.fromkeys(MODES), "upsampling mode")
+    check_run(a.run)
     step = resize_upsampling(a.run, a.mode)
     print(f"{a.run}: {a.mode} resize-conv upsampling from step {step}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,12 +25,11 @@ from ..errors import ConfigError
 from ..models import build, make_config
 from ..models.init import init_weights
 from ..models.labels import draw_noise
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, read_meta, save_checkpoint
 from .discriminator import DiscriminatorConfig, MultiscaleDiscriminator
 from .losses import VGGLoss, feature_matching, hinge_d, hinge_g, kld
+from .runs import CHECKPOINT
 from .texture import RegionTextureLoss
-
-CHECKPOINT = "checkpoint"
 
 
 @dataclasses.dataclass
@@ -170,9 +169,57 @@ def make_dataset(cfg: TrainConfig):
         return dataset
     from ..data.folders import make_dataset as make_layout
 
-    if cfg.root is None:
-        raise ConfigError(f"dataset {cfg.data!r} needs a root directory (--root)")
-    return make_layout(cfg.data, cfg.root, cfg.split)
+    kwargs: dict[str, Any] = {"preprocess": _preprocess(cfg)}
+    if cfg.data == "folder":  # the custom layout has no class count of its own: it is the model's
+        config = make_config(cfg.arch, **cfg.model)
+        if config.label_ids:  # any id passes here; the generator names one that is not among its classes
+            kwargs.update(label_nc=255, contain_dontcare_label=True)
+        else:
+            kwargs.update(label_nc=config.label_nc, contain_dontcare_label=config.num_classes > config.label_nc)
+    return make_layout(cfg.data, cfg.root, cfg.split, **kwargs)
+
+
+def _preprocess(cfg: TrainConfig):
+    """The official preprocessing at the training size: SPADE's resize to 286/256 of the crop then a
+    random crop for square sizes (its ADE20K, COCO and custom default at 256), a fixed resize for others
+    (its Cityscapes default at 256x512); without this a layout would train at its default size."""
+    from ..data.folders import Preprocess
+
+    h, w = cfg.size
+    train = cfg.split == "train"
+    if h == w:
+        return Preprocess("resize_and_crop", round(w * 286 / 256) if train else w, w, train=train)
+    return Preprocess("fixed", w, w, aspect_ratio=w / h, train=train)
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """A TrainConfig dict as the flags that set it: model options and discriminator fields at top
+    level (ndf, ngf...), the size as HxW; JSON-normalised (a tuple and its saved list are equal)."""
+    config = json.loads(json.dumps(config))
+    flat = {k: v for k, v in config.items() if k not in ("model", "discriminator")}
+    flat["size"] = "x".join(map(str, config["size"]))
+    for part in ("discriminator", "model"):  # a name taken already keeps its part's prefix
+        flat |= {k if k not in flat else f"{part}.{k}": v for k, v in config.get(part, {}).items()}
+    return flat
+
+
+def check_resumable(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The meta of cfg.out's checkpoint when cfg may resume it (None: no checkpoint), read before
+    anything loads: a run resumed with another flag would fail on mismatched weights, or worse,
+    silently change its recipe. Only `TrainConfig.resumable` and `recipe` fields may change."""
+    path = Path(cfg.out) / CHECKPOINT
+    if not (path / "train_state.json").is_file():
+        return None
+    meta = read_meta(path)
+    saved = _flat(TrainConfig.from_dict(meta["train_config"]).to_dict())  # fields added since take defaults
+    now = _flat(cfg.to_dict())
+    free = TrainConfig.resumable + TrainConfig.recipe
+    changed = [k for k in dict.fromkeys([*saved, *now]) if k not in free and saved.get(k) != now.get(k)]
+    if changed:
+        show = lambda v: "unset" if v is None else v  # noqa: E731
+        diff = ", ".join(f"{k}={show(saved.get(k))} (now {show(now.get(k))})" for k in changed)
+        raise ConfigError(f"{cfg.out} was started with {diff}: use the same flags to resume, or a new --out")
+    return meta
 
 
 def _collate(items: list[dict]) -> dict:
@@ -220,6 +267,7 @@ class Trainer:
             self.d_model = nn.parallel.DistributedDataParallel(self.discriminator, device_ids=ids)
         self.step = 0
         self.stop_requested = False  # set by SIGTERM; the loop stops after the current step
+        self.interrupted: str | None = None  # "SIGINT" / "SIGTERM" once train() stopped early for it
         self.dataset = make_dataset(cfg)
         self.history: list[dict[str, float]] = []
         self.elapsed = 0.0  # training seconds over all pieces of the run
@@ -247,19 +295,10 @@ class Trainer:
 
     def resume(self) -> bool:
         path = self.out / CHECKPOINT
-        if not (path / "train_state.json").is_file():
+        if check_resumable(self.cfg) is None:
             return False
         meta = load_checkpoint(path, self.generator, self.discriminator, self._optimizers())
-        saved = TrainConfig.from_dict(meta["train_config"]).to_dict()  # fields added since take defaults
-        now = self.cfg.to_dict()
-        free = TrainConfig.resumable + TrainConfig.recipe
-        changed = [k for k in now if k not in free and saved.get(k) != now[k]]
-        if changed:
-            diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-            raise ConfigError(
-                f"{path} was trained with different settings ({diff}); "
-                "use another --out or delete the checkpoint to start over"
-            )
+        saved, now = TrainConfig.from_dict(meta["train_config"]).to_dict(), self.cfg.to_dict()
         if meta.get("scalers"):
             self.scaler_g.load_state_dict(meta["scalers"]["G"])
             self.scaler_d.load_state_dict(meta["scalers"]["D"])
@@ -279,12 +318,18 @@ class Trainer:
         self.generator.train()
         return True
 
-    def init_from(self, path: str) -> None:
-        """Start this fresh run from a saved generator: its weights (widened to this run's noise
-        inputs, which paints the same), its step count and training time."""
+    def init_from(self, model: str) -> None:
+        """Start this fresh run from a saved generator (a bundled model's name or a model directory):
+        its weights (widened to this run's noise inputs, which paints the same), its step count and
+        training time."""
+        from ..catalog import resolve
         from ..models import io as model_io
         from .widen import widened_state
 
+        ref = resolve(model)
+        if ref.kind != "model":
+            raise ConfigError(f"init_from {model} is an {ref.kind} artifact, not an rtgan model (bundled or saved)")
+        path = ref.path
         source = model_io.load(path)
         self.generator.load_state_dict(widened_state(source, self.generator.config))
         self.generator.train()
@@ -293,7 +338,8 @@ class Trainer:
         self.step, self.elapsed = int(trained.get("steps", 0)), float(trained.get("elapsed_s") or 0.0)
         noise = [source.config.noise_nc, self.generator.config.noise_nc] if hasattr(source.config, "noise_nc") else None
         digest = saved.get("sha256", {}).get(model_io.WEIGHTS)  # which weights, should the file change
-        self.initialized_from = {"model": str(path), "sha256": digest, "step": self.step, "noise_nc": noise}
+        # as given (a bundled name stays a name): model cards print it in their command
+        self.initialized_from = {"model": str(model), "sha256": digest, "step": self.step, "noise_nc": noise}
 
     # -- one iteration -----------------------------------------------------------------------
     def _discriminate(self, semantics, fake, real):
@@ -391,7 +437,12 @@ class Trainer:
 
 
 def train(cfg: TrainConfig) -> Trainer:
-    """Train (or resume) per `cfg`; the checkpoint lives in `cfg.out/checkpoint`."""
+    """Train (or resume) per `cfg`; the checkpoint lives in `cfg.out/checkpoint`.
+
+    Ctrl-C saves a checkpoint, then raises KeyboardInterrupt on (the caller stops too, and the CLI
+    exits 130); SIGTERM saves and returns, with `trainer.interrupted` set to "SIGTERM".
+    """
+    check_resumable(cfg)  # before the dataset renders and the models build
     trainer = Trainer(cfg)
     resumed = trainer.resume()
     if not resumed and cfg.init_from:
@@ -400,11 +451,12 @@ def train(cfg: TrainConfig) -> Trainer:
         trainer.out.mkdir(parents=True, exist_ok=True)
         (trainer.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         if resumed:
-            print(f"resuming {trainer.out} at step {trainer.step}/{cfg.steps}")
+            ignored = f" (its checkpoint, not --init-from {cfg.init_from})" if cfg.init_from else ""
+            print(f"resuming {trainer.out} at step {trainer.step}/{cfg.steps}{ignored}")
         elif trainer.initialized_from:
             print(f"starting {trainer.out} from {cfg.init_from} at step {trainer.step}/{cfg.steps}")
         if cfg.vgg_weights is None and cfg.lambda_vgg:
-            print("VGG perceptual loss off: pass --vgg_weights PATH (torchvision vgg19 weights) to use it")
+            print("VGG perceptual loss off: pass --vgg-weights PATH (torchvision vgg19 weights) to use it")
     # SIGTERM (schedulers, `kill`, preemption) saves like Ctrl-C; jobs started with `nohup ... &`
     # from a script ignore SIGINT, so SIGTERM is often the only way to stop them cleanly
     # SIGTERM only sets a flag that the loop checks between steps: an exception raised at an
@@ -412,17 +464,19 @@ def train(cfg: TrainConfig) -> Trainer:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: setattr(trainer, "stop_requested", True))
-    interrupted = False
     try:
         trainer.fit()
-        interrupted = trainer.stop_requested
+        trainer.interrupted = "SIGTERM" if trainer.stop_requested else None
     except KeyboardInterrupt:
-        interrupted = True
+        trainer.interrupted = "SIGINT"
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    if interrupted:
+    if trainer.interrupted:
         trainer.save()  # keep the work done since the last checkpoint
         if trainer.rank == 0:
-            print(f"interrupted: saved {trainer.out / CHECKPOINT} at step {trainer.step}")
+            print(f"interrupted: saved {trainer.out / CHECKPOINT} at step {trainer.step}", flush=True)
+        if trainer.interrupted == "SIGINT":
+            # saved, and still a Ctrl-C: a script calling train() must not carry on as if it had finished
+            raise KeyboardInterrupt
     return trainer

@@ -272,3 +272,20 @@ def test_corrupt_png(tmp_path):
     data[0]
     with pytest.raises(InputError, match=r"cannot read label map .*a10.png"):
         data[2]
+
+
+def test_a_missing_dataset_folder_names_itself_and_the_layout(tmp_path):
+    from rtgan.data.landscapes import write_folder
+
+    with pytest.raises(ConfigError, match=r"nope does not exist; the folder layout is ROOT/labels/ .*, ROOT/images/"):
+        make_dataset("folder", tmp_path / "nope", label_nc=182)
+    (tmp_path / "half" / "labels").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"half has no images/: the folder layout"):
+        make_dataset("folder", tmp_path / "half", label_nc=182)
+    with pytest.raises(ConfigError, match=r"has no gtFine/val/, leftImg8bit/val/: the cityscapes layout"):
+        make_dataset("cityscapes", tmp_path / "half", "val")
+    with pytest.raises(ConfigError, match=r"has no annotations/training/, images/training/"):
+        make_dataset("ade20k", tmp_path / "half")
+    # the default folders are what rtgan.data.landscapes writes
+    write_folder(tmp_path / "ls", 2, 32, 32, progress=False)
+    assert len(make_dataset("folder", tmp_path / "ls", label_nc=182)) == 2

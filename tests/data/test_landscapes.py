@@ -81,10 +81,26 @@ def test_written_folder_reads_back_through_the_folder_dataset(tmp_path):
 
 
 def test_cli_writes_the_spade_layout(tmp_path):
-    landscapes.main(["--out", str(tmp_path / "d"), "--count", "2", "--size", "32x32"])
+    assert landscapes.main(["--out", str(tmp_path / "d"), "--count", "2", "--size", "32x32", "--no_progress"]) == 0
     assert sorted(p.name for p in (tmp_path / "d" / "labels").iterdir()) == ["000000.png", "000001.png"]
     with pytest.raises(SystemExit):
         landscapes.main(["--out", str(tmp_path / "e"), "--size", "32by32"])
+
+
+def test_cli_without_pillow_says_which_extra_before_any_work(tmp_path, monkeypatch, capsys):
+    from rtgan.utils import extras
+
+    found = extras.has_module
+    monkeypatch.setattr(extras, "has_module", lambda m: m != "PIL" and found(m))
+    rendered = []
+    monkeypatch.setattr(landscapes, "render", lambda *a: rendered.append(a))
+    assert landscapes.main(["--out", str(tmp_path / "d"), "--count", "2", "--size", "32x32"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "python -m rtgan.data.landscapes: error: writing the landscape dataset needs pillow, which is not installed: "
+        "pip install 'rtgan[train]'\n"
+    )
+    assert not rendered and not (tmp_path / "d").exists()
 
 
 def test_dataset_prerendered_in_processes_equals_rendered_on_access():

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import numpy as np
 import torch
 from test_train import config
 
 from rtgan.data.landscapes import LABEL_IDS
-from rtgan.train import train
+from rtgan.train import TrainConfig, train
 from rtgan.train.bundle import bundle, refresh_quality
+from rtgan.train.options import OPERATIONAL, check, parse
 from rtgan.train.quality import Segmenter, colour_distance, confusion, miou
 
 
@@ -50,6 +52,13 @@ def test_bundle_writes_loadable_fp16_model_and_card(tmp_path):
     assert meta["trained"]["steps"] == 2
     card = (out / "MODEL_CARD.md").read_text()
     assert "| steps | 2 at batch 2" in card and "samples.png" in card
+    # the card's command trains this run again: every flag it was trained with, in today's spelling
+    cmd = next(line for line in card.splitlines() if line.startswith("python -m rtgan.train "))
+    again = TrainConfig.from_dict(check(parse(shlex.split(cmd)[3:]))).to_dict()
+    saved = TrainConfig.from_dict(json.loads((run / "checkpoint" / "train_state.json").read_text())["train_config"])
+    assert {k: v for k, v in again.items() if k not in OPERATIONAL} == {
+        k: v for k, v in json.loads(json.dumps(saved.to_dict())).items() if k not in OPERATIONAL
+    }
     assert (out / "samples.png").stat().st_size > 1000
     assert (out / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "losses.png" in card
 
@@ -96,7 +105,7 @@ def test_card_rows_say_how_to_repeat_each_recipe_change():
     assert "run the steps before it without the change" in row["lambda"]
     assert "`python -m rtgan.train.add_noise --run runs/m` at that step" in row["noise"]
     assert "`python -m rtgan.train.add_noise --run runs/m --decoder` at that step" in row["decoder"]
-    assert "`python -m rtgan.train.add_noise --run runs/m --decoder --init_std 0.05`" in row["kick"]
+    assert "`python -m rtgan.train.add_noise --run runs/m --decoder --init-std 0.05`" in row["kick"]
     cmd = "python -m rtgan.train.resize_upsampling --run runs/m"
     assert f"upsample transpose → nearest (`{cmd} --mode nearest` at that step: fresh upsampling convs" in row["resize"]
     assert f"upsample nearest → bilinear (`{cmd} --mode bilinear` at that step: same weights" in row["smooth"]

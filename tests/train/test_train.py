@@ -431,4 +431,4 @@ def test_init_from_a_saved_generator_widens_it_and_continues_its_steps(tmp_path)
     assert meta["initialized_from"]["step"] == 2 and meta["initialized_from"]["noise_nc"] == [0, 2]
     card = (bundle(tmp_path / "run", tmp_path / "landscape-asapnet") / "MODEL_CARD.md").read_text()
     assert f"| initialized from | `{shipped}` at step 2" in card and "noise_nc 0 → 2" in card
-    assert f"--init_from {shipped}" in card  # the reproduce command starts where the run did
+    assert f"--init-from {shipped}" in card  # the reproduce command starts where the run did
