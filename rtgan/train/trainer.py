@@ -231,9 +231,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.rank, self.world = 0, 1
+        self._owns_group = False  # a process group this trainer started, and so must end (fit's end)
         if dist.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+                self._owns_group = True
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.device = torch.device(cfg.device)
         if self.device.type == "cuda" and self.world > 1:
@@ -430,10 +432,30 @@ class Trainer:
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                     self.save()
                     tick = time.perf_counter()  # saving is not training time
-                if self.stop_requested:  # SIGTERM: stop between steps, with the logs closed properly
+                if self._stop_agreed():  # SIGTERM: stop between steps, with the logs closed properly
                     break
         log.close()
+        self._end_group()
         return self.history
+
+    def _stop_agreed(self) -> bool:
+        """Whether any rank was asked to stop: every rank stops after the same step, so none is left
+        waiting in an all-reduce for a peer that has gone (a SIGTERM may reach one rank only)."""
+        if self.world == 1:
+            return self.stop_requested
+        flag = torch.tensor([float(self.stop_requested)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self.stop_requested = bool(flag.item())
+        return self.stop_requested
+
+    def _end_group(self) -> None:
+        # A gloo group left to the interpreter's exit is torn down while its threads still run
+        # ("terminate called without an active exception" on a rank that exits first): end it here,
+        # after every rank (rank 0 writing its last checkpoint included) has arrived.
+        if self._owns_group and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+            self._owns_group = False
 
 
 def train(cfg: TrainConfig) -> Trainer:
