@@ -1,30 +1,73 @@
 """python -m rtgan.bench: latency of rtgan engines vs the eager PyTorch reference, side by side in one run.
 
-Per architecture (SPADE, ASAPNet, pix2pixHD at their Cityscapes presets) it measures, each in a
+Per architecture (SPADE, ASAPNet, pix2pixHD at their Cityscapes presets, random realistic weights),
+or per trained model (`--model landscape-asapnet`, at its natural size), it measures, each in a
 fresh process so peak memory and thread pools do not leak between cases: the eager reference
 (prepare + forward, numerically the official model), a naive ONNX export of it (no rewrites) on
 ONNX Runtime, and rtgan's engine on each requested backend. Every latency is also a ratio to the
 eager reference, and throughput is set against a matmul peak measured in the same run.
+
+Every argument is checked before any work; the models and engines are built in a temporary
+directory that is removed at the end, on error and on Ctrl-C alike.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import dataclasses
 import json
 import multiprocessing as mp
 import os
 import platform
 import resource
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from .utils.cli import parse_size
+from . import catalog
+from .errors import ConfigError
+from .export.formats import FORMATS, check_can_export, get_format
+from .presets import get_preset
+from .utils import cli, extras
+from .utils.names import lookup
 
+PROG = "python -m rtgan.bench"
 PRESETS = {"spade": "spade-cityscapes", "asapnet": "asapnet-cityscapes", "pix2pixhd": "pix2pixhd-label2city-512p"}
+DEFAULT_BACKENDS = ("onnxruntime", "openvino")
+DEFAULT_SIZE = "256x512"  # the Cityscapes presets' size; a --model paints at its own
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """One model to measure: an architecture's preset with random realistic weights, or a trained model."""
+
+    name: str  # what the table and plot call it: the preset's or the model's name
+    arch: str
+    height: int
+    width: int
+    preset: str | None = None  # random weights of this preset (--archs)
+    path: Path | None = None  # an rtgan model directory (--model)
+
+    @property
+    def size(self) -> str:
+        return f"{self.height}x{self.width}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A checked bench run: what `measure` does, decided before any of it starts."""
+
+    subjects: tuple[Subject, ...]
+    backends: tuple[str, ...]
+    repeats: int
+    threads: int
+    ablation: bool = False
 
 
 def _percentiles(times: list[float]) -> dict:
@@ -46,6 +89,90 @@ def _time(fn, repeats: int, warmup: int = 1) -> list[float]:
         fn()
         times.append(time.perf_counter() - t)
     return times
+
+
+# --- checks: every one runs before any model is built, the torch-free ones before PyTorch loads
+
+
+def check_backends(backends) -> tuple[str, ...]:
+    """Canonical backend names (aliases resolved, duplicates dropped); raises when one is misspelled,
+    or cannot run on this machine (no GPU for TensorRT, its library not installed)."""
+    names = tuple(dict.fromkeys(get_format(b).backend for b in backends))
+    # the naive-export case and the convolution profile run on ONNX Runtime whatever the backends
+    extras.require("onnxruntime", "cpu", "the bench's naive-ONNX baseline")
+    for name in names:
+        fmt = get_format(name)
+        if not fmt.cpu:  # a plan is built on, and timed on, the GPU it runs on
+            extras.require_gpu(
+                f"benchmarking the {name} backend",
+                f"choose CPU backends: {', '.join(b for b, f in FORMATS.items() if f.cpu)}",
+            )
+        # bench exports fp32 without the exporter's own verification: it compares against eager itself
+        check_can_export(fmt, "fp32", verify=False)
+    return names
+
+
+def plan_subjects(archs=(), models=(), size: tuple[int, int] | None = None) -> tuple[Subject, ...]:
+    """The models to measure, torch-free: architectures at `size` (256x512 when None), or trained models
+    (bundled names or rtgan model directories, via the catalog) at `size` or their natural size."""
+    if archs and models:
+        raise ConfigError("give --archs (presets with random weights) or --model (trained models), not both")
+    subjects = []
+    for arch in archs:
+        preset = lookup(arch, PRESETS, "architecture")
+        h, w = size or cli.parse_size(DEFAULT_SIZE)
+        subjects.append(Subject(preset, arch, h, w, preset=preset))
+    for model in models:
+        ref = catalog.resolve(model)
+        if ref.kind != "model":
+            raise ConfigError(
+                f"{model}: bench needs the model's weights for its eager reference, and this is an "
+                f"{'exported engine' if ref.kind == 'engine' else 'official checkpoint'}; give a bundled model "
+                "or an rtgan model directory (rtgan.models.save, rtgan.train.bundle)"
+            )
+        h, w = size or ref.natural_size() or (None, None)
+        if h is None:
+            raise ConfigError(f"{model}: its config names no size; give --size HxW")
+        subjects.append(Subject(ref.name, ref.arch(), h, w, path=ref.path))
+    if not subjects:
+        raise ConfigError("nothing to measure: give --archs or --model")
+    return tuple(subjects)
+
+
+def plan(
+    archs=(),
+    backends=DEFAULT_BACKENDS,
+    size: tuple[int, int] | None = None,
+    repeats: int = 5,
+    threads: int | None = None,
+    ablation: bool = False,
+    models=(),
+) -> Plan:
+    """Every argument checked, torch-free (sizes come next, in `check_sizes`, which needs PyTorch)."""
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    subjects = plan_subjects(archs, models, size)
+    return Plan(subjects, check_backends(backends), repeats, threads or os.cpu_count() or 1, ablation)
+
+
+def check_sizes(plan: Plan) -> None:
+    """Raise unless every subject can paint its size: the configs' own check, before any model is built."""
+    from .models import make_config
+
+    for s in plan.subjects:
+        if s.preset is not None:
+            config = get_preset(s.preset).config()
+        else:
+            config = make_config(s.arch, **catalog.resolve(str(s.path)).meta()["config"])
+        try:
+            config.check_size(s.height, s.width)
+        except ValueError as e:
+            raise ConfigError(f"{s.name}: {e}") from None
+
+
+# --- one case, in a fresh process
 
 
 def _case(spec: dict) -> dict:
@@ -73,17 +200,18 @@ def _case(spec: dict) -> dict:
     np.save(spec["image"], run())
     result["peak_rss_mb"] = _peak_rss_mb()
     if spec.get("profile") and spec["kind"] != "eager":
-        result["conv_ms"] = _ort_conv_time(spec["artifact"], feeds, threads)
+        result["conv_ms"] = _ort_conv_time(spec["artifact"], feeds, threads, Path(spec["image"]).parent)
     return result
 
 
-def _ort_conv_time(artifact: str, feeds: dict, threads: int) -> float:
-    """Milliseconds ONNX Runtime spends in convolutions per frame (from its profiler)."""
+def _ort_conv_time(artifact: str, feeds: dict, threads: int, scratch: Path) -> float:
+    """Milliseconds ONNX Runtime spends in convolutions per frame (from its profiler). The profile is
+    written under `scratch`, the run's temporary directory, so it goes when the run ends."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.enable_profiling = True
-    options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="rtgan-ort-profile-")) / "profile")
+    options.profile_file_prefix = str(scratch / "ort-profile")
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(Path(artifact) / "model.onnx"), options, providers=["CPUExecutionProvider"])
     for _ in range(3):
@@ -113,9 +241,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _in_process(spec: dict) -> dict:
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_case, (spec,))
+    # Ctrl-C reaches the whole process group; the parent handles it (terminates the worker, removes the
+    # temporary directory, prints one line), not the worker with a traceback of its own. So the worker
+    # starts with SIGINT blocked, which it inherits through exec, and then ignores it. Blocked in the
+    # parent rather than ignored: a Ctrl-C during the start is delivered inside the `with`, not lost.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        # leaving the `with` terminates and joins the worker, also on an error or Ctrl-C in the parent,
+        # so no child is still writing into the temporary directory when it is removed
+        with mp.get_context("spawn").Pool(1, initializer=_ignore_sigint) as pool:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            return pool.apply(_case, (spec,))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def matmul_peak(threads: int, n: int = 2048) -> dict:
@@ -163,116 +306,155 @@ def model_flops(model, feeds) -> tuple[float, float]:
     return float(counter.get_total_flops()), float(sum(v for k, v in by_op.items() if "convolution" in k))
 
 
+# --- the run
+
+
+@contextlib.contextmanager
+def _private_temp() -> Iterator[Path]:
+    """A temporary directory for one run, made the temp folder of this process and (through TMPDIR,
+    which spawned processes inherit) of every case process while the run lasts, so that what the
+    libraries leave there (ONNX Runtime's session file, PyTorch's caches, profiles) goes with it.
+    Removed however the run ends: success, error or Ctrl-C."""
+    with tempfile.TemporaryDirectory(prefix="rtgan-bench-") as tmp:
+        scratch = Path(tmp) / "tmp"
+        scratch.mkdir()
+        saved = os.environ.get("TMPDIR"), tempfile.tempdir
+        os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
+        try:
+            yield Path(tmp)
+        finally:
+            if saved[0] is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved[0]
+            tempfile.tempdir = saved[1]
+
+
+def _subject_model(s: Subject, work: Path, say):
+    """(model, directory the eager case loads it from): a trained model as it is, or a preset with
+    realistic random weights saved into the work directory."""
+    from .models import get_model, load, save
+    from .models.init import randomize_like_trained
+
+    if s.path is not None:
+        say(f"{s.name}: loading the trained model, {s.size} ...")
+        return load(s.path), s.path
+    say(f"{s.name}: building realistic random weights at {s.size} ...")
+    model = randomize_like_trained(get_model(s.preset), s.height, s.width, iterations=4)
+    return model, save(model, work / "model")
+
+
+def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[tuple[str, dict]]:
+    """(label, spec) of each case of one subject, exporting its engines into `work`."""
+    from .export import Rewrites, export
+
+    def build(out: str, **options) -> str:
+        return str(export(model, height=s.height, width=s.width, out=work / out, progress=False, verify=False,
+                          **options))  # fmt: skip
+
+    cases = [("eager PyTorch (official-style)", {"kind": "eager", "model": str(model_dir)})]
+    naive = build("naive", rewrites=Rewrites.none())
+    cases.append(("naive ONNX on onnxruntime", {"kind": "engine", "artifact": naive, "backend": "onnxruntime"}))
+    for backend in plan.backends:
+        art = build(backend, backend=backend)
+        spec = {"kind": "engine", "artifact": art, "backend": backend, "profile": backend == "onnxruntime"}
+        cases.append((f"rtgan {backend}", spec))
+    if plan.ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
+        for label, rw in [
+            ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
+            ("+ label gathers", Rewrites(label_gather=True)),
+            ("all rewrites", Rewrites.all()),
+        ]:
+            art = build(label.replace(" ", "_").replace("/", "_"), rewrites=rw)
+            cases.append((f"rtgan onnxruntime {label}", {"kind": "engine", "artifact": art, "backend": "onnxruntime"}))
+    return cases
+
+
+def _measure_subject(s: Subject, plan: Plan, machine: dict, work: Path, say) -> list[dict]:
+    from .export import model_feeds, psnr
+
+    model, model_dir = _subject_model(s, work, say)
+    feeds = model_feeds(model, s.height, s.width, batch=1, seed=1)
+    np.savez(work / "feeds.npz", **feeds)
+    flops, conv_flops = model_flops(model, feeds)
+    rows, reference = [], None
+    for i, (name, spec) in enumerate(_cases(s, plan, model, model_dir, work)):
+        image = work / f"{i}.npy"
+        spec.update(feeds=str(work / "feeds.npz"), repeats=plan.repeats, threads=plan.threads, image=str(image))
+        say(f"  {name} ...", end="", flush=True)
+        r = _in_process(spec)
+        r.update(
+            arch=s.arch,
+            preset=s.name,
+            subject=s.name,
+            case=name,
+            size=s.size,
+            gflop=round(flops / 1e9, 1),
+            achieved_gflops=round(flops / 1e9 / (r["p50_ms"] / 1e3), 1),
+        )
+        if "conv_ms" in r:
+            r["conv_gflops"] = round(conv_flops / 1e9 / (r["conv_ms"] / 1e3), 1)
+            r["conv_fraction_of_peak"] = round(r["conv_gflops"] / machine["matmul_peak_gflops"], 3)
+        if reference is None:  # the eager case comes first: every image is compared to it
+            reference = np.load(image)
+        r["psnr_db"] = round(min(psnr(np.load(image), reference), 999.0), 1)
+        rows.append(r)
+        say(f" p50 {r['p50_ms']:.0f} ms, {r['psnr_db']} dB vs eager")
+    for r in rows:
+        r["speedup_vs_eager"] = round(rows[0]["p50_ms"] / r["p50_ms"], 3)
+    return rows
+
+
+def measure(plan: Plan, workdir=None, progress: bool = True) -> dict:
+    """Run a checked plan; returns {'machine': ..., 'rows': [...]}. The models and engines go to `workdir`
+    (kept) or, by default, to a temporary directory that is gone when this returns or raises."""
+    say = print if progress else (lambda *a, **k: None)
+    with _private_temp() as tmp:
+        work = Path(workdir) if workdir is not None else tmp / "work"
+        check_sizes(plan)
+        peaks = matmul_peak(plan.threads)
+        machine = {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": plan.threads,
+            "matmul_gflops": peaks,
+            "matmul_peak_gflops": max(peaks.values()),
+        }
+        say(f"matmul peak (GFLOP/s fp32, {plan.threads} threads): {peaks}")
+        rows = []
+        for i, s in enumerate(plan.subjects):
+            sub = work / f"{i}-{s.arch}"
+            sub.mkdir(parents=True, exist_ok=True)
+            rows += _measure_subject(s, plan, machine, sub, say)
+    return {"machine": machine, "rows": rows}
+
+
 def benchmark(
-    archs=("spade", "asapnet", "pix2pixhd"),
-    backends=("onnxruntime", "openvino"),
-    height=256,
-    width=512,
+    archs=tuple(PRESETS),
+    backends=DEFAULT_BACKENDS,
+    height=None,
+    width=None,
     repeats=5,
     threads=None,
     workdir=None,
     progress=True,
     ablation=False,
+    models=(),
 ) -> dict:
-    """Measure every case; returns {'machine': ..., 'rows': [...]}."""
-    from .export import Rewrites, export, model_feeds, psnr
-    from .models import get_model, save
-    from .models.init import randomize_like_trained
+    """Measure every case; returns {'machine': ..., 'rows': [...]}. `models` (bundled names or rtgan model
+    directories) replaces `archs`; sizes default to 256x512 for archs, the natural size for models."""
+    if (height is None) != (width is None):
+        raise ConfigError("give both height and width, or neither")
+    size = (height, width) if height is not None else None
+    p = plan(() if models else archs, backends, size, repeats, threads, ablation, models)
+    return measure(p, workdir, progress)
 
-    threads = threads or os.cpu_count() or 1
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="rtgan-bench-"))
-    say = print if progress else (lambda *a, **k: None)
-    peaks = matmul_peak(threads)
-    machine = {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "threads": threads,
-        "matmul_gflops": peaks,
-        "matmul_peak_gflops": max(peaks.values()),
-    }
-    say(f"matmul peak (GFLOP/s fp32, {threads} threads): {peaks}")
-    rows = []
-    for arch in archs:
-        preset = PRESETS[arch]
-        say(f"{preset}: building realistic random weights at {height}x{width} ...")
-        model = randomize_like_trained(get_model(preset), height, width, iterations=4)
-        save(model, workdir / arch / "model")
-        feeds = model_feeds(model, height, width, batch=1, seed=1)
-        np.savez(workdir / arch / "feeds.npz", **feeds)
-        flops, conv_flops = model_flops(model, feeds)
-        cases = [("eager PyTorch (official-style)", {"kind": "eager", "model": str(workdir / arch / "model")})]
-        naive = export(
-            model,
-            height=height,
-            width=width,
-            out=workdir / arch / "naive",
-            rewrites=Rewrites.none(),
-            progress=False,
-            verify=False,
-        )
-        cases.append(
-            ("naive ONNX on onnxruntime", {"kind": "engine", "artifact": str(naive), "backend": "onnxruntime"})
-        )
-        for backend in backends:
-            art = export(
-                model,
-                height=height,
-                width=width,
-                backend=backend,
-                out=workdir / arch / backend,
-                progress=False,
-                verify=False,
-            )
-            cases.append(
-                (
-                    f"rtgan {backend}",
-                    {"kind": "engine", "artifact": str(art), "backend": backend, "profile": backend == "onnxruntime"},
-                )
-            )
-        if ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
-            for label, rw in [
-                ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
-                ("+ label gathers", Rewrites(label_gather=True)),
-                ("all rewrites", Rewrites.all()),
-            ]:
-                art = export(
-                    model,
-                    height=height,
-                    width=width,
-                    out=workdir / arch / label.replace(" ", "_"),
-                    rewrites=rw,
-                    progress=False,
-                    verify=False,
-                )
-                cases.append(
-                    (f"rtgan onnxruntime {label}", {"kind": "engine", "artifact": str(art), "backend": "onnxruntime"})
-                )
-        for name, spec in cases:
-            image = workdir / arch / f"{len(rows)}.npy"
-            spec.update(feeds=str(workdir / arch / "feeds.npz"), repeats=repeats, threads=threads, image=str(image))
-            say(f"  {name} ...", end="", flush=True)
-            r = _in_process(spec)
-            r.update(
-                arch=arch,
-                preset=preset,
-                case=name,
-                size=f"{height}x{width}",
-                gflop=round(flops / 1e9, 1),
-                achieved_gflops=round(flops / 1e9 / (r["p50_ms"] / 1e3), 1),
-            )
-            if "conv_ms" in r:
-                r["conv_gflops"] = round(conv_flops / 1e9 / (r["conv_ms"] / 1e3), 1)
-                r["conv_fraction_of_peak"] = round(r["conv_gflops"] / machine["matmul_peak_gflops"], 3)
-            if name.startswith("eager"):
-                reference = np.load(image)
-            r["psnr_db"] = round(min(psnr(np.load(image), reference), 999.0), 1)
-            rows.append(r)
-            say(f" p50 {r['p50_ms']:.0f} ms, {r['psnr_db']} dB vs eager")
-        eager = next(r["p50_ms"] for r in rows if r["arch"] == arch and r["case"].startswith("eager"))
-        for r in rows:
-            if r["arch"] == arch:
-                r["speedup_vs_eager"] = round(eager / r["p50_ms"], 3)
-    return {"machine": machine, "rows": rows}
+
+# --- reporting
+
+
+def _subject_of(row: dict) -> str:
+    return row.get("subject", row["arch"])  # bench.json files from before --model group by arch
 
 
 def markdown(result: dict) -> str:
@@ -304,10 +486,10 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    archs = list(dict.fromkeys(r["arch"] for r in result["rows"]))
-    fig, axes = plt.subplots(1, len(archs), figsize=(5 * len(archs), 4), squeeze=False)
-    for ax, arch in zip(axes[0], archs):
-        rows = [r for r in result["rows"] if r["arch"] == arch]
+    subjects = list(dict.fromkeys(_subject_of(r) for r in result["rows"]))
+    fig, axes = plt.subplots(1, len(subjects), figsize=(5 * len(subjects), 4), squeeze=False)
+    for ax, subject in zip(axes[0], subjects):
+        rows = [r for r in result["rows"] if _subject_of(r) == subject]
         bars = ax.barh(
             [r["case"] for r in rows],
             [r["p50_ms"] for r in rows],
@@ -316,42 +498,108 @@ def plot(result: dict, path: Path) -> None:
         for bar, r in zip(bars, rows):
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['speedup_vs_eager']:.2f}×", va="center")
         ax.invert_yaxis()
-        ax.set_title(f"{arch} {rows[0]['size']}, batch 1")
+        ax.set_title(f"{subject} {rows[0]['size']}, batch 1")
         ax.set_xlabel("p50 latency (ms), lower is better")
         ax.set_xlim(0, max(r["p50_ms"] for r in rows) * 1.25)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(result: dict, out: Path, with_plot: bool) -> list[Path]:
+    """bench.md (and latency.png) in `out`; prints the table. Returns the files written."""
+    written = [out / "bench.md"]
+    written[0].write_text(markdown(result) + "\n")
+    if with_plot:
+        plot(result, out / "latency.png")
+        written.append(out / "latency.png")
+    print(markdown(result))
+    return written
+
+
+# --- the command
+
+
+def parser() -> cli.Parser:
+    ap = cli.Parser(PROG, description=__doc__)
+    ap.add_argument(
+        "--archs",
+        nargs="+",
+        metavar="ARCH",
+        help=f"architectures at their Cityscapes presets, random realistic weights: {', '.join(PRESETS)} "
+        "(default: all three, unless --model)",
+    )
+    ap.add_argument(
+        "--model",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="trained model(s) instead of --archs: a bundled model "
+        f"({', '.join(catalog.weights.BUNDLED)}) or an rtgan model directory, at its natural size unless --size",
+    )
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        metavar="BACKEND",
+        help="engine backends to time, besides eager and the naive ONNX export "
+        f"(default: {' '.join(DEFAULT_BACKENDS)})",
+    )
+    cli.add_size(ap, help=f"image size (default: {DEFAULT_SIZE} for --archs, the model's natural size for --model)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per case (after one warm-up run)")
+    ap.add_argument("--threads", type=int, help=f"threads per case (default: all cores, {os.cpu_count()} here)")
+    ap.add_argument("--out", default="out/bench", help="directory for bench.json, bench.md and latency.png")
+    ap.add_argument("--ablation", action="store_true", help="also time each opt-in rewrite on ONNX Runtime")
+    ap.add_argument("--no-plot", action="store_true", help="write the table and JSON only (no matplotlib needed)")
+    ap.add_argument("--report", metavar="JSON", help="only redraw the table and plot of a saved bench.json")
+    return ap
+
+
+def _out_dir(path: str) -> Path:
+    """--out, created now: a path that cannot be a directory fails before the run, not after it."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out {path}: cannot create the directory ({e.strerror or e})") from None
+    return out
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
+    if not args.no_plot:
+        extras.require("matplotlib", "bench", "the latency plot (--no-plot skips it)")
+    if args.report:
+        try:
+            result = json.loads(Path(args.report).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"--report {args.report}: not a readable bench.json ({e})") from None
+        write_report(result, Path(args.report).parent, not args.no_plot)
+        return 0
+    archs = args.archs if args.archs is not None else ([] if args.model else list(PRESETS))
+    backends = args.backends or DEFAULT_BACKENDS
+    p = plan(archs, backends, cli.size_of(args), args.repeats, args.threads, args.ablation, args.model)
+    out = _out_dir(args.out)
+    result = measure(p)
+    result["command"] = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    written = [out / "bench.json", *write_report(result, out, not args.no_plot)]
+    print(f"wrote {', '.join(map(str, written))}")
+    return 0
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # like Ctrl-C, `kill` (a CI timeout, a job scheduler) unwinds the run, so its temporary files go
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rtgan.bench", description=__doc__)
-    ap.add_argument("--archs", nargs="+", default=list(PRESETS), choices=list(PRESETS))
-    ap.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"])
-    ap.add_argument("--size", default="256x512", help="HxW")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--out", default="out/bench")
-    ap.add_argument("--ablation", action="store_true", help="also time each opt-in rewrite on ONNX Runtime")
-    ap.add_argument("--report", metavar="JSON", help="only redraw the table and plot of a saved bench.json")
-    args = ap.parse_args(argv)
-    h, w = parse_size(args.size)
-    if args.report:
-        result = json.loads(Path(args.report).read_text())
-        out = Path(args.report).parent
-        (out / "bench.md").write_text(markdown(result) + "\n")
-        plot(result, out / "latency.png")
-        print(markdown(result))
-        return 0
-    result = benchmark(args.archs, args.backends, h, w, args.repeats, args.threads, ablation=args.ablation)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result["command"] = "python -m rtgan.bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "bench.md").write_text(markdown(result) + "\n")
-    plot(result, out / "latency.png")
-    print(markdown(result))
-    print(f"wrote {out / 'bench.json'}, {out / 'bench.md'}, {out / 'latency.png'}")
-    return 0
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live on the main thread
+        return cli.run(lambda: _main(argv), PROG)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return cli.run(lambda: _main(argv), PROG)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
