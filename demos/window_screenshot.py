@@ -47,8 +47,10 @@ def main() -> None:
         window = xdo("search", "--sync", "--name", "^rtgan$").split()[0]
         time.sleep(0.3)
         xdo("windowunmap", "--sync", window, "windowmap", "--sync", window)  # Qt with no window manager
+        time.sleep(2.0)  # first frames through the pipeline: keys sent before are lost
         for key in args.keys.split():
             xdo("key", "--window", window, key)
+            time.sleep(0.3)
         time.sleep(args.settle)
         geo = dict(line.split("=") for line in xdo("getwindowgeometry", "--shell", window).split())
         with mss.MSS(display=display) as screen:
