@@ -101,10 +101,14 @@ class Painter:
 
 
 def _check_ids(labels: np.ndarray, label_ids, num_classes: int) -> None:
-    known = np.asarray(label_ids if label_ids is not None else range(num_classes))
+    from .data.landscapes import NAMES
+
+    known = list(label_ids if label_ids is not None else range(num_classes))
     bad = np.setdiff1d(np.unique(labels), known)
     if bad.size:
-        raise InputError(f"label id {bad[0]} is not one of this model's classes ({', '.join(map(str, known))})")
+        named = label_ids is not None and set(known) <= set(NAMES)
+        classes = ", ".join(f"{i} {NAMES[i]}" if named else str(i) for i in known)
+        raise InputError(f"label id {bad[0]} is not one of this model's classes; it takes the ids {classes}")
 
 
 def _palette(label_ids):

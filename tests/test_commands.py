@@ -266,3 +266,11 @@ def test_errors_and_ctrl_c_are_one_line(capsys):
     assert capsys.readouterr().err == "prog: interrupted\n"
     assert cli.run(bad, "prog") == 2
     assert capsys.readouterr().err == "prog: error: unknown thing 'x'\n"
+
+
+def test_generate_names_the_classes_of_a_wrong_id(tmp_path, capsys):
+    from rtgan.generate import main
+
+    cv2.imwrite(str(tmp_path / "ids.png"), np.full((64, 64), 3, np.uint8))
+    assert main(["--labels", str(tmp_path / "ids.png"), "--out", str(tmp_path / "p.png")]) == 2
+    assert "label id 3 is not one of this model's classes; it takes the ids 156 sky" in capsys.readouterr().err

@@ -10,53 +10,23 @@ cv2 = pytest.importorskip("cv2")
 
 
 def test_generate_writes_images(tmp_path):
+    from rtgan import models
     from rtgan.generate import main
     from rtgan.scenes import street_scene
 
-    assert (
-        main(
-            [
-                "--preset",
-                "spade-cityscapes",
-                "--set",
-                "ngf=4",
-                "--set",
-                "spade_hidden=8",
-                "--height",
-                "128",
-                "--width",
-                "256",
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
-    image = cv2.imread(str(tmp_path / "image.png"))
-    labels = cv2.imread(str(tmp_path / "labels.png"), cv2.IMREAD_UNCHANGED)
+    spade = models.save(models.get_model("spade-cityscapes", ngf=4, spade_hidden=8), tmp_path / "spade")
+    assert main(["--model", str(spade), "--size", "128x256", "--out", str(tmp_path / "a")]) == 0
+    image = cv2.imread(str(tmp_path / "a" / "image.png"))
+    labels = cv2.imread(str(tmp_path / "a" / "labels.png"), cv2.IMREAD_UNCHANGED)
     assert image.shape == (128, 256, 3) and image.std() > 0
-    assert np.array_equal(labels, street_scene(128, 256)[0])
-    assert cv2.imread(str(tmp_path / "side_by_side.png")).shape == (128, 512, 3)
+    assert np.array_equal(labels, street_scene(128, 256)[0])  # Cityscapes ids: the built-in street
+    assert cv2.imread(str(tmp_path / "a" / "side_by_side.png")).shape == (128, 512, 3)
 
     # the written label PNG is a valid --labels input and gives the same labels back
-    assert (
-        main(
-            [
-                "--preset",
-                "asapnet-cityscapes",
-                "--set",
-                "lr_max_width=16",
-                "--set",
-                "lr_depth=1",
-                "--labels",
-                str(tmp_path / "labels.png"),
-                "--out",
-                str(tmp_path / "again"),
-            ]
-        )
-        == 0
-    )
-    assert np.array_equal(cv2.imread(str(tmp_path / "again" / "labels.png"), cv2.IMREAD_UNCHANGED), labels)
+    asap = models.save(models.get_model("asapnet-cityscapes", lr_max_width=16, lr_depth=1), tmp_path / "asap")
+    again = tmp_path / "again"
+    assert main(["--model", str(asap), "--labels", str(tmp_path / "a" / "labels.png"), "--out", str(again)]) == 0
+    assert np.array_equal(cv2.imread(str(again / "labels.png"), cv2.IMREAD_UNCHANGED), labels)
 
 
 def test_street_scene_uses_cityscapes_classes():

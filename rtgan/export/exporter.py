@@ -1,19 +1,4 @@
-"""`rtgan.export(model, backend=..., height=..., width=...)`: a trained generator -> an engine artifact.
-
-| backend        | artifact      | CPU | GPU | precision  |
-|----------------|---------------|-----|-----|------------|
-| onnxruntime    | model.onnx    | yes | yes | fp32       |
-| openvino       | model.xml     | yes | no  | fp32       |
-| torch          | model/        | yes | yes | fp32       |
-| tensorrt       | model.plan    | no  | yes | fp32, fp16 |
-| tensorrt-rtx   | model.plan    | no  | yes | fp32, fp16 |
-
-Every artifact directory also holds the ONNX graph and `manifest.json`; it is written to a
-temporary directory and renamed into place, and an existing artifact built from the same weights
-and options (the cache key) is reused. `plugins=True` also writes `model.plugins.onnx`, the graph
-with rtgan's fused kernels as TensorRT plugin nodes (`rtgan.export.plugins`); a `tensorrt` plan is
-then built from it, with the kernels embedded.
-"""
+"""The export implementation behind `rtgan.export(...)` (the package docstring describes it); needs PyTorch."""
 
 from __future__ import annotations
 
@@ -163,11 +148,11 @@ def export(
 ) -> Path:
     """Export `model` for `backend` at a fixed height x width; returns the artifact directory."""
     fmt = get_format(backend)
+    if plugins and precision != "fp32":
+        raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
     check_can_export(fmt, precision, verify=verify, compute_capability=compute_capability)
     if out is not None:
         check_export_target(out)
-    if plugins and precision != "fp32":
-        raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
     model.config.check_size(height, width)
     model = model.eval()
     digest = model_digest(model)

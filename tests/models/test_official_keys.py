@@ -19,7 +19,9 @@ def test_reference_copy_is_current():
     assert len(FILES) >= 10
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} not present to compare with")
-    assert sorted(p.name for p in SHARED.glob("*.json")) == [p.name for p in FILES]
+    # the families implemented here (the shared folder also holds the ones still to come)
+    ours = sorted(p.name for p in SHARED.glob("*.json") if p.stem.split("_")[0] in ARCH)
+    assert ours == [p.name for p in FILES]
     for p in FILES:
         assert (SHARED / p.name).read_bytes() == p.read_bytes(), p.name
 
