@@ -26,6 +26,7 @@ from ..utils.extras import require
 from .pipeline import Packet
 
 INDEX = CACHE_ROOT / "demo" / "index.json"
+SHIPPED_ENGINE = "engine"  # a bundled model's exported ONNX engine, in the package beside its weights
 
 
 def cpu_backend() -> str:
@@ -72,6 +73,12 @@ def open_engine(
     if size is None:
         raise ConfigError(f"{model}: its config records no size to paint at; give --size HxW")
     target = cpu_backend() if backend == "auto" else backend
+    shipped = ref.path / SHIPPED_ENGINE
+    if ref.bundled and (shipped / MANIFEST).is_file() and target in ("openvino", "onnxruntime"):
+        # the engine the package ships beside the weights: no export, and no PyTorch, needed
+        engine = Engine.load(shipped, target, threads=threads)
+        if (engine.height, engine.width) == size:
+            return engine
     key = _files_key(ref.path, target, size)
     index = json.loads(INDEX.read_text()) if INDEX.is_file() else {}
     cached = index.get(key)

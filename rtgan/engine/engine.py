@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
+from ..signature import Signature
 from .backends import BACKENDS
 from .contract import ONNX_FILE
 from .manifest import ArtifactError, installed_version, read_manifest
@@ -21,7 +22,9 @@ class Engine:
     def __init__(self, directory: Path, manifest: dict, backend, *, seed: int | None = None):
         self.directory, self.manifest, self.backend = directory, manifest, backend
         self.height, self.width = manifest["height"], manifest["width"]
-        self.num_classes = manifest["num_classes"]
+        self.num_classes = manifest.get("num_classes")
+        # the declared inputs (artifacts of label-map models written before signatures have none)
+        self.signature = Signature.from_dict(manifest["signature"]) if manifest.get("signature") else None
         # models trained on a subset of an id space (COCO-Stuff ids for the bundled ones) list their ids
         self.label_ids = manifest.get("label_ids")
         self._lut = None
@@ -91,13 +94,25 @@ class Engine:
             self._style = ort.InferenceSession(str(self.directory / info["file"]), providers=["CPUExecutionProvider"])
         return self._style.run(None, {info["input"]: np.ascontiguousarray(style)})[0]
 
-    def run(self, labels, instance=None, z=None, style=None) -> np.ndarray:
+    def run(self, labels=None, instance=None, z=None, style=None, **inputs) -> np.ndarray:
         """Paint label ids (H, W) or (B, H, W) -> uint8 RGB (H, W, 3) or (B, H, W, 3).
+
+        A generator without a label map takes its declared inputs by name instead (`z=`, `label=`,
+        `code=`, ...: see `input_spec()`); one given as a single sample gives one image, an absent
+        latent, class or code is sampled.
 
         A model that takes instance edges uses `labels` as the instance map when `instance` is
         None (each connected class region one instance). A VAE model takes its style from `z`,
         from a `style` image (through the exported encoder), or samples z ~ N(0, I).
         """
+        if "labels" not in self.input_names:
+            if labels is not None or instance is not None or style is not None:
+                raise InputError(f"this engine takes no label map; its inputs are {', '.join(self.input_names)}")
+            return self._run_declared({**inputs, **({"z": z} if z is not None else {})})
+        if inputs:
+            raise InputError(f"unknown input(s) {', '.join(sorted(inputs))}; this engine takes {self._takes()}")
+        if labels is None:
+            raise InputError(f"labels are required: this engine takes {self._takes()}")
         if style is not None:
             if z is not None:
                 raise InputError("give z or a style image, not both")
@@ -126,6 +141,39 @@ class Engine:
             raise InputError("z was given but this model has no latent input")
         image = self.backend.infer(feeds)
         return image[0] if single else image
+
+    def _takes(self) -> str:
+        return ", ".join(self.input_names)
+
+    def _run_declared(self, given: dict) -> np.ndarray:
+        """A generator's declared latent / class / code inputs -> images (its signature's kinds)."""
+        sig = self.signature
+        unknown = sorted(set(given) - {i.name for i in sig.inputs})
+        if unknown:
+            raise InputError(f"unknown input(s) {', '.join(unknown)}; this engine takes {self._takes()}")
+        arrays = {name: _declared(sig.input(name), value) for name, value in given.items()}
+        batches = {name: a.shape[0] for name, (a, _) in arrays.items()}
+        if len(set(batches.values())) > 1:
+            raise InputError(f"inputs disagree on the batch size: {batches}")
+        b = next(iter(batches.values()), 1)
+        single = all(one for _, one in arrays.values())
+        if b < 1:
+            raise InputError("an empty batch: give at least one sample")
+        feeds = {name: a for name, (a, _) in arrays.items()}
+        for spec in sig.inputs:
+            if spec.name not in feeds:
+                feeds[spec.name] = self._sample(spec, b)
+        image = self.backend.infer(feeds)
+        return image[0] if single else image
+
+    def _sample(self, spec, b: int) -> np.ndarray:
+        if spec.kind == "latent":
+            return self.rng.standard_normal((b, spec.size)).astype(np.float32)
+        if spec.kind == "codes":
+            return self.rng.uniform(-1, 1, (b, spec.size)).astype(np.float32)
+        if spec.kind == "class":
+            return self.rng.integers(0, spec.classes, b).astype(np.int32)
+        raise InputError(f"input {spec.name!r} ({spec.kind}) is required")
 
     def _ids(self, ids, what: str, check_range: bool = True) -> np.ndarray:
         ids = np.asarray(ids)
@@ -166,6 +214,31 @@ class Engine:
         if not names:
             return f"ids {ids[0]}..{ids[-1]}" if self.label_ids is None else f"the ids {list(ids)}"
         return "the ids " + ", ".join(f"{i} {names.get(str(i), '?')}" for i in ids)
+
+
+def _declared(spec, value) -> tuple[np.ndarray, bool]:
+    """One declared input, checked: (batched array, whether it was given as a single sample)."""
+    try:
+        a = np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise InputError(f"{spec.name} is not a rectangular array: {e}") from None
+    if spec.kind == "class":
+        if not np.issubdtype(a.dtype, np.integer) or a.ndim > 1:
+            raise InputError(
+                f"{spec.name} must be an integer class id or a (B,) array of them, got {a.dtype} {a.shape}"
+            )
+        if a.size and (a.min() < 0 or a.max() >= spec.classes):
+            raise InputError(f"{spec.name} ids must be in 0..{spec.classes - 1}, got {a.min()}..{a.max()}")
+        return np.ascontiguousarray(a.reshape(-1), np.int32), a.ndim == 0
+    if spec.kind in ("latent", "codes"):
+        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
+            raise InputError(f"{spec.name} must hold floats, got dtype {a.dtype}")
+        if a.ndim not in (1, 2) or a.shape[-1] != spec.size:
+            raise InputError(f"{spec.name} must be ({spec.size},) or (B, {spec.size}), got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise InputError(f"{spec.name} holds NaN or infinity")
+        return np.ascontiguousarray(a.reshape(-1, spec.size), np.float32), a.ndim == 1
+    raise ConfigError(f"input {spec.name!r} of kind {spec.kind!r} is not supported by Engine.run yet")
 
 
 def available_backends(manifest: dict) -> list[str]:

@@ -45,6 +45,11 @@ def parser() -> cli.Parser:
     out.add_argument("--max-batch", type=int, default=4, help="largest batch a TensorRT plan takes")
     out.add_argument("--out", help="artifact directory: new, empty, or an earlier artifact (default: the rtgan cache)")
     out.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
+    out.add_argument(
+        "--compact",
+        action="store_true",
+        help="store the weights fp16 holds exactly as fp16 (same output, ~half the file)",
+    )
     out.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
     out.add_argument(
         "--plugins",
@@ -128,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             verify=not args.no_verify,
             plugins=args.plugins,
+            compact=args.compact,
         )
         manifest = json.loads((out / "manifest.json").read_text())
         wall = time.perf_counter() - started

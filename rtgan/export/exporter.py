@@ -39,9 +39,19 @@ CACHE = CACHE_ROOT / "artifacts"
 PLUGIN_ONNX_FILE = "model.plugins.onnx"
 
 
+def _arch(model: nn.Module) -> str:
+    """The family name: the config's, or a user's own module's class name."""
+    return getattr(getattr(model, "config", None), "arch", None) or type(model).__name__
+
+
+def _config_dict(model: nn.Module) -> dict:
+    config = getattr(model, "config", None)
+    return config.to_dict() if hasattr(config, "to_dict") else {}
+
+
 def model_digest(model: nn.Module) -> str:
     """SHA-256 of the architecture config and every tensor of the state dict."""
-    h = hashlib.sha256(json.dumps({"arch": model.config.arch, **model.config.to_dict()}, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps({"arch": _arch(model), **_config_dict(model)}, sort_keys=True, default=str).encode())
     for k, v in model.state_dict().items():
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
@@ -58,12 +68,36 @@ def reference_image(model: nn.Module, feeds: dict[str, np.ndarray]) -> np.ndarra
     dev = next(model.parameters()).device
     t = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
     with torch.inference_mode():
+        if not hasattr(model, "prepare"):  # a generator declared by its signature alone
+            return to_uint8(model(*model.prepare_inputs(**t))).cpu().numpy()
         sem = model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
         return to_uint8(model(sem, z=t.get("z"))).cpu().numpy()
 
 
+def signature_feeds(signature, height: int, width: int, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs of every kind a signature declares (the engine's own sampling for latents)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for i in signature.inputs:
+        if i.kind in ("labels", "class"):
+            ids = np.asarray(i.ids if i.ids is not None else range(i.classes), np.int32)
+            shape = (batch, height, width) if i.kind == "labels" else (batch,)
+            feeds[i.name] = ids[rng.integers(0, len(ids), shape)]
+        elif i.kind == "instance":
+            feeds[i.name] = rng.integers(0, 4, (batch, height, width), dtype=np.int32)
+        elif i.kind == "image":
+            feeds[i.name] = rng.integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
+        elif i.kind == "latent":
+            feeds[i.name] = rng.standard_normal((batch, i.size)).astype(np.float32)
+        else:  # codes
+            feeds[i.name] = rng.uniform(-1, 1, (batch, i.size)).astype(np.float32)
+    return feeds
+
+
 def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """`sample_feeds` for a model that has not been exported: the inputs its graph would take."""
+    if not hasattr(model, "prepare"):
+        return signature_feeds(model.signature(), height, width, batch, seed)
     c = model.config
     names = ["labels"] + (["instance"] if c.semantic_nc > c.num_classes + getattr(c, "extra_nc", 0) else [])
     uses_z = getattr(c, "use_vae", False)
@@ -80,8 +114,12 @@ def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed:
 
 def sample_feeds(manifest: dict[str, Any], batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     """Blocky random inputs that follow an artifact's input spec, for verification and benchmarks."""
-    rng = np.random.default_rng(seed)
     m = manifest
+    if "labels" not in [i["name"] for i in m["inputs"]]:  # a generator declared by its signature alone
+        from ..signature import Signature
+
+        return signature_feeds(Signature.from_dict(m["signature"]), m["height"], m["width"], batch, seed)
+    rng = np.random.default_rng(seed)
     h, w, n = m["height"], m["width"], m["num_classes"]
     coarse = rng.integers(0, n, (batch, -(-h // 8), -(-w // 8)), dtype=np.int32)
     labels = np.ascontiguousarray(coarse.repeat(8, 1).repeat(8, 2)[:, :h, :w])
@@ -145,15 +183,24 @@ def export(
     progress: bool = True,
     verify: bool = True,
     plugins: bool = False,
+    compact: bool = False,
 ) -> Path:
-    """Export `model` for `backend` at a fixed height x width; returns the artifact directory."""
+    """Export `model` for `backend` at a fixed height x width; returns the artifact directory.
+
+    `compact=True` stores the ONNX weights that fp16 holds exactly as fp16 (cast back in the graph:
+    the same fp32 computation in about half the file; how the bundled models ship their engines).
+    """
     fmt = get_format(backend)
     if plugins and precision != "fp32":
         raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
     check_can_export(fmt, precision, verify=verify, compute_capability=compute_capability)
     if out is not None:
         check_export_target(out)
-    model.config.check_size(height, width)
+    signature = model.signature() if hasattr(model, "signature") else None
+    check = getattr(getattr(model, "config", None), "check_size", None) or getattr(signature, "check_size", None)
+    if check is None:
+        raise ConfigError(f"{type(model).__name__} declares no signature(): rtgan.export cannot know its inputs")
+    check(height, width)
     model = model.eval()
     digest = model_digest(model)
     libs = {"rtgan": __version__, "torch": torch.__version__, "onnx": installed_version("onnx")}
@@ -169,10 +216,12 @@ def export(
         compute_capability=compute_capability,
         libraries=libs,
         plugins=plugins,
+        **({"compact": True} if compact else {}),  # absent when off: earlier cache keys stay valid
     )
     key = _cache_key(digest, key_fields)
-    c = model.config
-    out = Path(out) if out is not None else CACHE / f"{c.arch}-{height}x{width}-{fmt.backend}-{precision}-{key[:12]}"
+    c = getattr(model, "config", None)
+    arch = _arch(model)
+    out = Path(out) if out is not None else CACHE / f"{arch}-{height}x{width}-{fmt.backend}-{precision}-{key[:12]}"
     if not force and (out / MANIFEST).is_file():
         with contextlib.suppress(ArtifactError):
             if read_manifest(out).get("cache_key") == key:
@@ -182,27 +231,26 @@ def export(
     with _stages(progress) as stage, atomic_dir(out) as tmp:
         with stage("rewrite the model for inference"):
             graph = inference_graph(model, height, width, rewrites)
-        inputs = [
-            {"name": n, "dtype": INPUT_DTYPES[n], "shape": ["batch", *([c.z_dim] if n == "z" else [height, width])]}
-            for n in graph.input_names()
-        ]
+        inputs = _input_specs(graph, signature, height, width)
+        z = signature.input("z") if signature is not None else None
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "format_version": MANIFEST_VERSION,
             "cache_key": key,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "arch": c.arch,
-            "config": c.to_dict(),
+            "arch": arch,
+            "config": _config_dict(model),
             "model_sha256": digest,
-            "num_classes": c.num_classes,
-            "label_ids": list(c.label_ids) if c.label_ids is not None else None,
+            "num_classes": _num_classes(signature, c),
+            "label_ids": list(c.label_ids) if getattr(c, "label_ids", None) is not None else None,
             "class_names": _class_names(c),
-            "z_dim": getattr(c, "z_dim", None) if graph.uses_z else None,
+            "z_dim": z.size if z is not None else None,
+            "signature": signature.to_dict() if signature is not None else None,
             "height": height,
             "width": width,
             "max_batch": max_batch,
             "inputs": inputs,
-            "output": {"name": OUTPUT, "dtype": "uint8", "shape": ["batch", height, width, 3]},
+            "output": {"name": OUTPUT, "dtype": "uint8", "shape": ["batch", height, width, _channels(signature)]},
             "backend": fmt.backend,
             "precision": precision,
             "rewrites": dataclasses.asdict(rewrites),
@@ -215,6 +263,10 @@ def export(
             export_onnx(graph, tmp / ONNX_FILE)
             if precision == "fp16":
                 to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
+            elif compact:
+                from .onnx import store_exact_fp16
+
+                manifest["storage"] = {"exact_fp16_weights": True, **store_exact_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)}
         if plugins:
             with stage("export the plugin-node ONNX"):
                 from ..kernels.plugins import NAMESPACE
@@ -271,11 +323,35 @@ def export(
     return out
 
 
+def _input_specs(graph, signature, height: int, width: int) -> list[dict]:
+    """The manifest's input list: name, dtype, shape and (from the signature) kind, in graph order."""
+    specs = []
+    for n in graph.input_names():
+        spec = signature.input(n) if signature is not None else None
+        if spec is not None:
+            specs.append({"name": n, "kind": spec.kind, "dtype": spec.dtype, "shape": spec.shape(height, width)})
+        else:  # a label-map graph's own input (the model declares no signature)
+            shape = ["batch", *([graph.config.z_dim] if n == "z" else [height, width])]
+            specs.append({"name": n, "dtype": INPUT_DTYPES[n], "shape": shape})
+    return specs
+
+
+def _num_classes(signature, config) -> int | None:
+    if hasattr(config, "num_classes"):
+        return config.num_classes
+    spec = next((i for i in getattr(signature, "inputs", ()) if i.kind in ("labels", "class")), None)
+    return spec.classes if spec is not None else None
+
+
+def _channels(signature) -> int:
+    return signature.channels if signature is not None else 3
+
+
 def _class_names(config) -> dict[str, str] | None:
     """Names of the classes, for error messages and UIs, where the ids are a known label space."""
     from ..data.landscapes import NAMES
 
-    ids = config.label_ids
+    ids = getattr(config, "label_ids", None)
     if ids is not None and set(ids) <= set(NAMES):
         return {str(i): NAMES[i] for i in ids}
     return None

@@ -270,11 +270,44 @@ class Pix2PixHDGraph(_Graph):
         return out
 
 
-def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrites = DEFAULT) -> _Graph:
-    """The exportable label-ids -> uint8-image module for `model` at a fixed size."""
+class SignatureGraph(nn.Module):
+    """Any generator that declares `signature()` and `prepare_inputs(**inputs)`: the engine's inputs
+    -> `prepare_inputs` -> the model's own forward -> uint8 image. No rewrites: the model as it is."""
+
+    uses_instance = False
+
+    def __init__(self, model: nn.Module, height: int, width: int):
+        super().__init__()
+        self.model = frozen_copy(model)
+        self.signature = model.signature()
+        self.height, self.width = height, width
+        self.uses_z = self.signature.input("z") is not None
+
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.signature.inputs]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.input_names(), inputs))
+        return to_uint8(self.model(*self.model.prepare_inputs(**named)))
+
+
+GRAPHS = {"spade": SPADEGraph, "asapnet": ASAPNetGraph, "pix2pixhd": Pix2PixHDGraph}
+
+
+def inference_graph(model: nn.Module, height: int, width: int, rewrites: Rewrites = DEFAULT) -> nn.Module:
+    """The exportable inputs -> uint8-image module for `model` at a fixed size."""
+    arch = getattr(getattr(model, "config", None), "arch", None)
+    if arch not in GRAPHS:
+        if not (hasattr(model, "signature") and hasattr(model, "prepare_inputs")):
+            raise ConfigError(
+                f"{type(model).__name__} cannot be exported: declare signature() (rtgan.signature.Signature) "
+                "and prepare_inputs(**inputs) -> the tensors its forward takes"
+            )
+        check = getattr(getattr(model, "config", None), "check_size", None) or model.signature().check_size
+        check(height, width)
+        return SignatureGraph(model, height, width).eval()
     model.config.check_size(height, width)
-    graphs = {"spade": SPADEGraph, "asapnet": ASAPNetGraph, "pix2pixhd": Pix2PixHDGraph}
-    graph = graphs[model.config.arch](model, height, width, rewrites)
+    graph = GRAPHS[arch](model, height, width, rewrites)
     ids = model.config.label_ids
     graph.register_buffer("label_lut", label_lut(ids).clamp(min=0) if ids is not None else None)
     k = getattr(model.config, "noise_nc", 0)

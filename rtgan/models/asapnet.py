@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, prepare_semantics, with_noise
+from .labels import check_divisible, check_semantics, label_map_signature, prepare_semantics, with_noise
 from .layers import conv_norm
 
 
@@ -246,6 +246,9 @@ class ASAPNetGenerator(nn.Module):
             c.learned_ds_factor,
             c.reflection_pad,
         )
+
+    def signature(self):
+        return label_map_signature(self.config, not self.config.no_instance_edge, self.config.tile_size)
 
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""

@@ -203,3 +203,22 @@ def prepare_semantics(
     if edges.shape[0] != semantics.shape[0] or edges.shape[2:] != semantics.shape[2:]:
         raise InputError(f"instance map shape {tuple(instance.shape)} does not match labels {tuple(labels.shape)}")
     return torch.cat([semantics, edges], dim=1)
+
+
+def label_map_signature(config, instance: bool, multiple: int, z_dim: int | None = None):
+    """The signature of a label-map generator: label ids (+ instance ids) (+ a latent z) -> RGB.
+
+    With a latent the size is the training crop's (the latent grid is fixed); otherwise any
+    multiple of `multiple`, the training crop being the default.
+    """
+    from ..signature import Input, Signature
+
+    ids = tuple(config.label_ids) if config.label_ids is not None else None
+    inputs = [Input("labels", "labels", classes=config.num_classes, ids=ids)]
+    inputs += [Input("instance", "instance")] if instance else []
+    inputs += [Input("z", "latent", size=z_dim)] if z_dim else []
+    crop = getattr(config, "crop_size", None)
+    size = (round(crop / getattr(config, "aspect_ratio", 1.0)), crop) if crop else None
+    if z_dim:
+        return Signature(tuple(inputs), spatial="fixed", size=size)
+    return Signature(tuple(inputs), spatial="multiple", multiple=multiple, size=size)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, prepare_semantics, with_noise
+from .labels import check_divisible, check_semantics, label_map_signature, prepare_semantics, with_noise
 
 UPSAMPLING = ("transpose", "nearest", "bilinear")
 
@@ -213,6 +213,9 @@ class Pix2PixHDGenerator(nn.Module):
             setattr(self, f"model{n}_1", nn.Sequential(*down))
             setattr(self, f"model{n}_2", nn.Sequential(*up))
         self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
+
+    def signature(self):
+        return label_map_signature(self.config, not self.config.no_instance, self.config.size_factor)
 
     def prepare(
         self, labels: torch.Tensor, instance: torch.Tensor | None = None, features: torch.Tensor | None = None

@@ -16,7 +16,7 @@ from torch.nn.utils import spectral_norm
 
 from ..errors import ConfigError, InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, prepare_semantics, validating, with_noise
+from .labels import check_divisible, check_semantics, label_map_signature, prepare_semantics, validating, with_noise
 from .layers import conv_norm
 
 _UP_LAYERS = {"normal": 5, "more": 6, "most": 7}
@@ -212,6 +212,10 @@ class SPADEGenerator(nn.Module):
             final_nc = nf // 2
         self.conv_img = nn.Conv2d(final_nc, 3, 3, padding=1)
         self.encoder = ConvEncoder(nf, config.norm_E, config.crop_size, config.z_dim) if config.use_vae else None
+
+    def signature(self):
+        c = self.config
+        return label_map_signature(c, not c.no_instance, 2**c.num_up_layers, c.z_dim if c.use_vae else None)
 
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
