@@ -43,6 +43,7 @@ def parser() -> cli.Parser:
     ap.add_argument("--labels", metavar="PNG_OR_DIR", help="label map(s); default: a built-in scene")
     cli.add_size(ap, help="size of the built-in scene / of the painting (default: the model's own)")
     ap.add_argument("--seed", type=int, default=0, help="scene, noise and style (VAE) seed")
+    ap.add_argument("--count", type=int, default=8, help="how many samples a latent generator (DCGAN...) paints")
     ap.add_argument(
         "--out",
         default="out/generate",
@@ -55,7 +56,7 @@ class Painter:
     """Label ids -> uint8 RGB with an engine (no PyTorch) or a model run eagerly (the reference)."""
 
     def __init__(self, ref: catalog.ModelRef, preset: str | None, sets: dict, seed: int):
-        self.rng = np.random.default_rng(seed)
+        self.rng, self.seed = np.random.default_rng(seed), seed
         if ref.kind == "engine":
             from .engine import Engine
 
@@ -75,8 +76,24 @@ class Painter:
         else:
             self.model = models.load(ref.path)
         self.engine, c = None, self.model.config
-        self.label_ids, self.size = (list(c.label_ids) if c.label_ids is not None else None), ref.natural_size()
+        ids = getattr(c, "label_ids", None)
+        self.label_ids, self.size = (list(ids) if ids is not None else None), ref.natural_size()
         self.what = f"{c.arch} (eager PyTorch)"
+
+    @property
+    def takes_labels(self) -> bool:
+        if self.engine is not None:
+            return "labels" in self.engine.input_names
+        return hasattr(self.model, "prepare")  # the label-map families; the others declare latents
+
+    def samples(self, count: int, seed: int) -> np.ndarray:
+        """`count` images of a latent / class / code generator, its inputs drawn from `seed`."""
+        if self.engine is not None:
+            return np.stack([self.engine.run() for _ in range(count)])
+        from .export import model_feeds, reference_image
+
+        size = self.model.signature().size
+        return reference_image(self.model, model_feeds(self.model, *size, batch=count, seed=seed))
 
     def check_size(self, h: int, w: int) -> None:
         if self.engine is not None:
@@ -160,6 +177,16 @@ def _png(image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
+def _samples(painter: Painter, out: Path, count: int) -> int:
+    images = painter.samples(count, painter.seed)
+    grid = np.concatenate(list(images), 1)  # one row of samples
+    grid = np.repeat(grid, 3, 2) if grid.shape[2] == 1 else grid
+    target = out if out.suffix.lower() in IMAGE_SUFFIXES else out / "samples.png"
+    atomic_write_bytes(target, _png(grid))
+    print(f"{painter.what}: {count} samples -> {target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     return cli.run(lambda: generate(args), PROG)
@@ -191,6 +218,10 @@ def generate(args) -> int:
     _cv2()
 
     painter = Painter(ref, args.preset, sets, args.seed)
+    if not painter.takes_labels:
+        if labels_in is not None:
+            raise ConfigError(f"{args.model} paints from latents, not label maps: drop --labels")
+        return _samples(painter, out, args.count)
     ids = painter.label_ids
     num_classes = len(ids) if ids is not None else painter.model.config.num_classes
     jobs = []

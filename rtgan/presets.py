@@ -199,6 +199,35 @@ PRESETS: dict[str, Preset] = {
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",
         ),
+        # noise -> image (rtgan/models/classic.py), at the reference scripts' defaults
+        Preset(
+            "dcgan-pytorch-examples",
+            "dcgan",
+            dict(nz=100, ngf=64, nc=3, imageSize=64),
+            "DCGAN (pytorch/examples), 64x64 RGB from a 100-d z",
+            "pytorch/examples dcgan/main.py (netG_epoch_N.pth)",
+        ),
+        Preset(
+            "dcgan-pytorch-gan",
+            "dcgan-pytorch-gan",
+            dict(latent_dim=100, img_size=32, channels=1),
+            "DCGAN (PyTorch-GAN: Linear + upsampling convs), 32x32 grayscale from a 100-d z",
+            "eriklindernoren/PyTorch-GAN implementations/dcgan",
+        ),
+        Preset(
+            "cgan-pytorch-gan",
+            "cgan",
+            dict(latent_dim=100, n_classes=10, img_size=32, channels=1),
+            "conditional GAN (PyTorch-GAN MLP), 32x32 grayscale, 10 classes",
+            "eriklindernoren/PyTorch-GAN implementations/cgan",
+        ),
+        Preset(
+            "infogan-pytorch-gan",
+            "infogan",
+            dict(latent_dim=62, code_dim=2, n_classes=10, img_size=32, channels=1),
+            "InfoGAN (PyTorch-GAN), 32x32 grayscale, 10 classes + 2 continuous codes",
+            "eriklindernoren/PyTorch-GAN implementations/infogan",
+        ),
     ]
 }
 

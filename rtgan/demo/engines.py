@@ -63,6 +63,11 @@ def open_engine(
         )
     if ref.kind == "engine":
         engine = Engine.load(ref.path, backend, threads=threads)
+        if "labels" not in engine.input_names:
+            raise ConfigError(
+                f"{model} paints from {', '.join(engine.input_names)}, not a label map: the demo paints label "
+                "maps; sample it with python -m rtgan.generate --model ... or Engine.run"
+            )
         if size is not None and tuple(size) != (engine.height, engine.width):
             raise ConfigError(
                 f"{model} is an engine exported at {engine.height}x{engine.width}: it paints that size only, "

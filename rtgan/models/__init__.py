@@ -1,6 +1,16 @@
 """Generators exactly as published, configured by dataclasses, with official and own checkpoints."""
 
 from .asapnet import ASAPNetConfig, ASAPNetGenerator
+from .classic import (
+    CGANConfig,
+    CGANGenerator,
+    DCGANConfig,
+    DCGANGenerator,
+    InfoGANConfig,
+    InfoGANGenerator,
+    PyTorchGANDCGANConfig,
+    PyTorchGANDCGANGenerator,
+)
 from .init import init_weights
 from .io import load, save
 from .official import load_official, read_state_dict
@@ -13,11 +23,19 @@ __all__ = [
     "ARCHITECTURES",
     "ASAPNetConfig",
     "ASAPNetGenerator",
+    "CGANConfig",
+    "CGANGenerator",
     "ConvEncoder",
+    "DCGANConfig",
+    "DCGANGenerator",
+    "InfoGANConfig",
+    "InfoGANGenerator",
     "PRESETS",
     "Pix2PixHDConfig",
     "Pix2PixHDGenerator",
     "Preset",
+    "PyTorchGANDCGANConfig",
+    "PyTorchGANDCGANGenerator",
     "SPADEConfig",
     "SPADEGenerator",
     "build",

@@ -12,7 +12,6 @@ import os
 import pickle
 import re
 import warnings
-import zipfile
 from typing import Any, Mapping
 
 import torch
@@ -37,12 +36,27 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path}: refused to load: the file holds pickled objects other than tensors "
             f"(loading is weights-only, so no code from the file runs): {e}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): {e}") from None
-    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+    except Exception as e:  # whatever a truncated, bit-flipped or foreign file makes the reader raise
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): {type(e).__name__}: {e}"
+        ) from None
+    if isinstance(state, Mapping) and "state_dict" in state:
+        if not isinstance(state["state_dict"], Mapping):
+            raise CheckpointError(
+                f"{path}: its 'state_dict' entry holds a {type(state['state_dict']).__name__}, "
+                "not a state dict of tensors (names -> tensors)"
+            )
         state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: expected a state dict of tensors, got a {type(state).__name__}")
+    for k, v in state.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CheckpointError(
+                f"{path}: expected a state dict of tensors, but entry {k!r:.60} holds a "
+                f"{type(v).__name__}" + ("" if isinstance(k, str) else f" under a {type(k).__name__} key")
+            )
+        if v.layout != torch.strided or v.is_quantized or v.is_meta:
+            raise CheckpointError(f"{path}: tensor {k!r} is {v.layout}/quantized/meta, not a plain dense tensor")
     state = dict(state)
     if state and all(k.startswith("module.") for k in state):  # saved from a DataParallel wrapper
         state = {k[len("module.") :]: v for k, v in state.items()}
@@ -78,6 +92,29 @@ def check_keys(expected: Shapes, got: Shapes, *, what: str, hints: list[str]) ->
         lines.append("Probably differing option(s):")
         lines += [f"  - {h}" for h in dict.fromkeys(hints)]
     raise CheckpointError("\n".join(lines))
+
+
+def check_dtypes(expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor], *, what: str) -> None:
+    """Raise CheckpointError for tensors that `load_state_dict` would silently cast or that hold NaN/inf.
+
+    Floating parameters take any floating dtype (fp16 storage loads as fp32); integer buffers take
+    integers; nothing takes a complex or bool tensor in place of another kind.
+    """
+
+    def kind(t: torch.Tensor) -> str:
+        return "complex" if t.is_complex() else "float" if t.is_floating_point() else str(t.dtype)
+
+    def family(t: torch.Tensor) -> str:
+        k = kind(t)
+        return "int" if k in ("torch.int8", "torch.uint8", "torch.int16", "torch.int32", "torch.int64") else k
+
+    wrong = [k for k in expected if k in got and family(expected[k]) != family(got[k])]
+    if wrong:
+        shown = ", ".join(f"{k} checkpoint {got[k].dtype} vs model {expected[k].dtype}" for k in wrong[:8])
+        raise CheckpointError(f"{what}: {len(wrong)} tensor(s) of the wrong dtype: {shown}")
+    for k, v in got.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{what}: tensor {k} holds NaN or infinite values (a corrupted checkpoint?)")
 
 
 def _common_hints(expected: Shapes, got: Shapes, config) -> list[str]:
@@ -195,7 +232,58 @@ def _pix2pixhd_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     return hints + _input_hint("model.1.weight", expected, got, config)
 
 
-_HINTS = {"spade": _spade_hints, "asapnet": _asapnet_hints, "pix2pixhd": _pix2pixhd_hints}
+# classic noise -> image families (classic.py): the first key of each family's checkpoints
+_CLASSIC_FAMILY = {"main.0.weight": "dcgan", "label_emb.weight": "cgan", "l1.0.weight": "dcgan-pytorch-gan/infogan"}
+
+
+def _classic_hints(expected: Shapes, got: Shapes, config) -> list[str]:
+    family = lambda s: next((a for k, a in _CLASSIC_FAMILY.items() if k in s), None)
+    if family(got) != family(expected):
+        return [f"arch: the checkpoint's keys are those of {family(got) or 'no classic family'}, not {config.arch}"]
+
+    def dim(k, i):  # (checkpoint, model) size of axis i of key k where they differ
+        if k in got and k in expected and len(got[k]) > i and got[k][i] != expected[k][i]:
+            return got[k][i], expected[k][i]
+
+    c, hints = config, []
+    if c.arch == "dcgan":
+        if d := dim("main.0.weight", 0):
+            hints.append(f"nz: the checkpoint's z has {d[0]} channels, these options {d[1]}")
+        if d := dim("main.0.weight", 1):
+            hints.append(f"ngf: the checkpoint's first layer is {d[0]} wide, i.e. ngf={d[0] // 8}")
+        if d := dim("main.12.weight", 1):
+            hints.append(f"nc: the checkpoint paints {d[0]} channels")
+    elif c.arch == "cgan":
+        if d := dim("label_emb.weight", 0):
+            hints.append(f"n_classes: the checkpoint's label embedding has {d[0]} classes, these options {d[1]}")
+        elif d := dim("model.0.weight", 1):
+            latent = d[0] - c.n_classes
+            hints.append(f"latent_dim: the checkpoint takes {latent} (+ {c.n_classes} classes), not {c.latent_dim}")
+        if d := dim("model.11.weight", 0):
+            hints.append(f"channels/img_size: the checkpoint paints {d[0]} values = channels * img_size^2, not {d[1]}")
+    else:  # the PyTorch-GAN DCGAN and InfoGAN: same keys, InfoGAN's l1 also takes the class and code
+        if d := dim("l1.0.weight", 1):
+            given = f"latent_dim={c.latent_dim}" + (
+                f" + n_classes={c.n_classes} + code_dim={c.code_dim}" if c.arch == "infogan" else ""
+            )
+            hints.append(
+                f"latent_dim/n_classes/code_dim: the checkpoint's l1 takes {d[0]} inputs, these options give {d[1]} "
+                f"({given}; an InfoGAN l1 takes latent_dim + n_classes + code_dim, a DCGAN's latent_dim)"
+            )
+        if d := dim("l1.0.weight", 0):
+            side = round((d[0] / 128) ** 0.5)
+            hints.append(f"img_size: the checkpoint's l1 makes a {side}^2 grid, i.e. img_size={4 * side}")
+        if d := dim("conv_blocks.9.weight", 0):
+            hints.append(f"channels: the checkpoint paints {d[0]} channels")
+    return hints
+
+
+_HINTS = {
+    "spade": _spade_hints,
+    "asapnet": _asapnet_hints,
+    "pix2pixhd": _pix2pixhd_hints,
+    **dict.fromkeys(("dcgan", "dcgan-pytorch-gan", "cgan", "infogan"), _classic_hints),
+}
 
 
 def load_official(
@@ -249,5 +337,6 @@ def load_official(
                 + ["ngf / norm_E / crop_size (crop_size < 256 drops layer6)"],
             )
             state.update({f"encoder.{k}": v for k, v in enc.items()})
+    check_dtypes(model.state_dict(), state, what=os.fspath(weights))
     model.load_state_dict(state, strict=True)
     return model.eval()

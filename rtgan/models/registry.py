@@ -8,6 +8,16 @@ from torch import nn
 
 from ..utils.names import lookup
 from .asapnet import ASAPNetConfig, ASAPNetGenerator
+from .classic import (
+    CGANConfig,
+    CGANGenerator,
+    DCGANConfig,
+    DCGANGenerator,
+    InfoGANConfig,
+    InfoGANGenerator,
+    PyTorchGANDCGANConfig,
+    PyTorchGANDCGANGenerator,
+)
 from .config import GeneratorConfig
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
 from .spade import SPADEConfig, SPADEGenerator
@@ -16,6 +26,11 @@ ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], type[nn.Module]]] = {
     "spade": (SPADEConfig, SPADEGenerator),
     "asapnet": (ASAPNetConfig, ASAPNetGenerator),
     "pix2pixhd": (Pix2PixHDConfig, Pix2PixHDGenerator),
+    # noise -> image (rtgan/models/classic.py); the two DCGANs are different architectures
+    "dcgan": (DCGANConfig, DCGANGenerator),  # pytorch/examples
+    "dcgan-pytorch-gan": (PyTorchGANDCGANConfig, PyTorchGANDCGANGenerator),  # eriklindernoren/PyTorch-GAN
+    "cgan": (CGANConfig, CGANGenerator),
+    "infogan": (InfoGANConfig, InfoGANGenerator),
 }
 
 

@@ -33,7 +33,7 @@ DESCRIPTION = """Train a generator; a run resumes from OUT/checkpoint when it ex
 Ctrl-C saves a checkpoint and exits 130; SIGTERM saves and ends the process by SIGTERM (143).
 Options are also accepted with underscores (--batch_size)."""
 
-ARCHS = ("spade", "asapnet", "pix2pixhd")  # rtgan.models.ARCHITECTURES, named without importing PyTorch
+ARCHS = ("spade", "asapnet", "pix2pixhd")  # the label-map families of rtgan.models, named without importing PyTorch
 DATA = ("landscapes", *LAYOUTS)
 DEVICE_TYPES = ("auto", "cpu", "cuda", "mps", "xpu")
 # TrainConfig fields that say how a run goes, not what it learns: not in a reproducing command

@@ -107,3 +107,44 @@ def test_label_map_models_declare_what_their_graphs_take(tmp_path):
         manifest = json.loads((out / "manifest.json").read_text())
         assert [i["name"] for i in manifest["inputs"]] == [i.name for i in sig.inputs]
         assert Signature.from_dict(manifest["signature"]) == sig
+
+
+@pytest.mark.parametrize(
+    "preset", ["dcgan-pytorch-examples", "dcgan-pytorch-gan", "cgan-pytorch-gan", "infogan-pytorch-gan"]
+)
+def test_classic_families_export_through_their_signature(preset, tmp_path):
+    """DCGAN, CGAN and InfoGAN: one model file each, no export code of their own; engines >= 60 dB."""
+    from rtgan.export import model_feeds
+    from rtgan.models import get_model, init_weights
+
+    torch.manual_seed(0)
+    model = init_weights(get_model(preset), "normal")
+    size = model.signature().size
+    feeds = model_feeds(model, *size, batch=3, seed=2)
+    ref = reference_image(model, feeds)
+    for backend in ("onnxruntime", "openvino"):
+        engine = Engine.load(export(model, height=size[0], width=size[1], backend=backend,
+                                    out=tmp_path / backend, progress=False), backend)  # fmt: skip
+        got = engine.run(**feeds)
+        assert got.shape == ref.shape == (3, *size, model.signature().channels)
+        assert psnr(got, ref) >= 60, f"{backend}: {psnr(got, ref):.1f} dB"
+
+
+def test_generate_samples_a_latent_generator_and_the_demo_says_it_takes_label_maps(tmp_path, capsys):
+    import cv2
+
+    from rtgan import models
+    from rtgan.demo.engines import open_engine
+    from rtgan.generate import main
+
+    torch.manual_seed(0)
+    saved = models.save(models.init_weights(models.get_model("cgan-pytorch-gan"), "normal"), tmp_path / "cgan")
+    assert main(["--model", str(saved), "--count", "3", "--out", str(tmp_path / "s.png")]) == 0
+    assert cv2.imread(str(tmp_path / "s.png")).shape == (32, 96, 3)  # three 32x32 samples in a row
+    engine = export(models.load(saved), height=32, width=32, out=tmp_path / "e", progress=False)
+    assert main(["--model", str(engine), "--count", "2", "--out", str(tmp_path / "e.png")]) == 0
+    assert cv2.imread(str(tmp_path / "e.png")).shape == (32, 64, 3)
+    assert main(["--model", str(engine), "--labels", str(tmp_path / "s.png"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "not label maps" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="not a label map: the demo paints label maps"):
+        open_engine(str(engine))
