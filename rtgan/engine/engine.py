@@ -117,7 +117,8 @@ class Engine:
             if z is not None:
                 raise InputError("give z or a style image, not both")
             z = self.encode_style(style)
-        single = np.ndim(labels) == 2
+        labels = _array(labels, "labels")
+        single = labels.ndim == 2
         feeds = {"labels": self._ids(labels, "labels")}
         b = feeds["labels"].shape[0]
         if "instance" in self.input_names:
@@ -176,7 +177,7 @@ class Engine:
         raise InputError(f"input {spec.name!r} ({spec.kind}) is required")
 
     def _ids(self, ids, what: str, check_range: bool = True) -> np.ndarray:
-        ids = np.asarray(ids)
+        ids = _array(ids, what)
         if not np.issubdtype(ids.dtype, np.integer):
             raise InputError(f"{what} must hold integer ids, got dtype {ids.dtype}")
         if ids.ndim in (3, 4) and ids.shape[-1] in (3, 4) and ids.shape[-3:-1] == (self.height, self.width):
@@ -185,6 +186,8 @@ class Engine:
                 "(B, H, W); read a colour label map with rtgan.demo.segment.labels_from_png, or save id PNGs"
             )
         ids = ids[None] if ids.ndim == 2 else ids
+        if ids.ndim == 3 and ids.shape[0] == 0:
+            raise InputError(f"{what}: an empty batch (0, H, W); give at least one map")
         if ids.ndim != 3 or ids.shape[1:] != (self.height, self.width):
             raise InputError(
                 f"{what} must be (H, W) or (B, H, W) with H, W = {self.height}, {self.width} "
@@ -216,12 +219,16 @@ class Engine:
         return "the ids " + ", ".join(f"{i} {names.get(str(i), '?')}" for i in ids)
 
 
+def _array(value, what: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise InputError(f"{what} is not a rectangular array: {e}") from None
+
+
 def _declared(spec, value) -> tuple[np.ndarray, bool]:
     """One declared input, checked: (batched array, whether it was given as a single sample)."""
-    try:
-        a = np.asarray(value)
-    except ValueError as e:  # ragged nested lists
-        raise InputError(f"{spec.name} is not a rectangular array: {e}") from None
+    a = _array(value, spec.name)
     if spec.kind == "class":
         if not np.issubdtype(a.dtype, np.integer) or a.ndim > 1:
             raise InputError(
