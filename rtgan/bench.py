@@ -32,14 +32,14 @@ import numpy as np
 
 from . import catalog
 from .errors import ConfigError
-from .export.formats import FORMATS, check_can_export, get_format
+from .export.formats import CPU_BACKENDS, FORMATS, check_can_export, get_format
 from .presets import get_preset
 from .utils import cli, extras
 from .utils.names import lookup
 
 PROG = "python -m rtgan.bench"
 PRESETS = {"spade": "spade-cityscapes", "asapnet": "asapnet-cityscapes", "pix2pixhd": "pix2pixhd-label2city-512p"}
-DEFAULT_BACKENDS = ("onnxruntime", "openvino")
+DEFAULT_BACKENDS = tuple(CPU_BACKENDS)  # the formats table's CPU runtimes
 DEFAULT_SIZE = "256x512"  # the Cityscapes presets' size; a --model paints at its own
 
 

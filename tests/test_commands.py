@@ -116,7 +116,7 @@ def test_missing_extras_are_named_before_work(monkeypatch, capsys):
     real = extras.has_module
     monkeypatch.setattr(extras, "has_module", lambda m: m != "onnxconverter_common" and real(m))
     assert _export_cli("--model", "landscape-asapnet", "--precision", "fp16", "--backend", "trt-rtx") == 2
-    assert "pip install 'rtgan[tensorrt]'" in capsys.readouterr().err
+    assert "pip install 'rtgan[tensorrt-rtx]'" in capsys.readouterr().err
     monkeypatch.setattr(extras, "has_module", lambda m: m != "openvino" and real(m))
     assert _export_cli("--model", "landscape-asapnet", "--backend", "openvino") == 2
     assert "openvino, which is not installed: pip install 'rtgan[cpu]'" in capsys.readouterr().err
@@ -274,3 +274,18 @@ def test_generate_names_the_classes_of_a_wrong_id(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "ids.png"), np.full((64, 64), 3, np.uint8))
     assert main(["--labels", str(tmp_path / "ids.png"), "--out", str(tmp_path / "p.png")]) == 2
     assert "label id 3 is not one of this model's classes; it takes the ids 156 sky" in capsys.readouterr().err
+
+
+def test_an_option_a_backend_does_not_take_is_named(tmp_path):
+    from rtgan import ConfigError, models
+    from rtgan.export import export
+
+    model = models.load(weights.path())
+    with pytest.raises(ConfigError, match="'onnxruntime' takes no option 'max_batch' \\(only tensorrt, tensorrt-rtx"):
+        export(model, height=64, width=64, max_batch=8, out=tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match="'openvino' takes no option 'compute_capability'"):
+        export(model, height=64, width=64, backend="openvino", compute_capability="SM86", out=tmp_path / "b")
+    from rtgan.engine.engine import _AUTO_ORDER
+    from rtgan.export.formats import FORMATS
+
+    assert set(_AUTO_ORDER) == set(FORMATS) and _AUTO_ORDER[-1] == "torch"  # the reference is the last resort

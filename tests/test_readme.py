@@ -32,3 +32,9 @@ def test_readme_export_snippet_runs(tmp_path, monkeypatch):
     exec(compile(snippet, "README.md", "exec"), scope)
     assert scope["image"].shape == (256, 256, 3) and scope["image"].dtype == np.uint8
     assert scope["path"].parent == tmp_path
+
+
+def test_readme_backend_table_is_the_formats_table():
+    from rtgan.export.formats import markdown_table
+
+    assert markdown_table() in (ROOT / "README.md").read_text()

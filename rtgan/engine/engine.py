@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from ..export.formats import AUTO_ORDER, get_format  # the formats table (torch-free)
 from ..signature import Signature
 from .backends import BACKENDS
 from .contract import ONNX_FILE
 from .manifest import ArtifactError, installed_version, read_manifest
 from .tensorrt import BackendUnavailable
 
-# what "auto" tries, best first, among the backends an artifact can serve
-_AUTO_ORDER = ["tensorrt", "tensorrt-rtx", "openvino", "onnxruntime", "torch"]
+# what "auto" tries, best first, among the backends an artifact can serve (the formats table's order)
+_AUTO_ORDER = AUTO_ORDER
 
 
 class Engine:
@@ -49,8 +50,6 @@ class Engine:
         manifest = read_manifest(directory)
         available = available_backends(manifest)
         if backend != "auto":
-            from ..export.formats import get_format  # the formats table; importing it needs no torch
-
             backend = get_format(backend).backend
             if backend not in available:
                 raise ArtifactError(

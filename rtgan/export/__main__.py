@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import catalog, presets, weights
 from ..errors import ConfigError
 from ..utils import cli
-from .formats import ALIASES, FORMATS, check_can_export, get_format, markdown_table
+from .formats import ALIASES, FORMATS, check_can_export, check_options, get_format, markdown_table
 
 PROG = "python -m rtgan.export"
 
@@ -42,7 +42,7 @@ def parser() -> cli.Parser:
     out.add_argument("--backend", default="onnxruntime", help=", ".join(FORMATS) + f" (aliases: {', '.join(ALIASES)})")
     out.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"], help="engine precision")
     out.add_argument("--compute-capability", metavar="SMxx", help="TensorRT-RTX offline target, e.g. SM86")
-    out.add_argument("--max-batch", type=int, default=4, help="largest batch a TensorRT plan takes")
+    out.add_argument("--max-batch", type=int, help="largest batch a TensorRT plan takes (default: 4)")
     out.add_argument("--out", help="artifact directory: new, empty, or an earlier artifact (default: the rtgan cache)")
     out.add_argument("--force", action="store_true", help="rebuild even if a matching artifact exists")
     out.add_argument(
@@ -81,7 +81,9 @@ def check(args) -> dict:
     size = cli.size_of(args) or (ref.natural_size() if ref is not None else None) or (preset and _preset_size(preset))
     if size is None:
         raise ConfigError("this model records no size: give --size HxW")
-    if args.max_batch < 1:
+    given = {"compute_capability": args.compute_capability, "max_batch": args.max_batch}
+    check_options(fmt, {k: v for k, v in given.items() if v is not None})
+    if args.max_batch is not None and args.max_batch < 1:
         raise ConfigError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.out is not None:
         from ..engine.manifest import check_export_target

@@ -31,7 +31,7 @@ from ..engine.contract import (
 from ..engine.manifest import ArtifactError, check_export_target, installed_version, read_manifest, sha256_file
 from ..errors import ConfigError
 from ..utils.atomic import atomic_dir
-from .formats import check_can_export, get_format
+from .formats import check_can_export, check_options, get_format
 from .graph import inference_graph
 from .rewrite import DEFAULT, Rewrites, to_uint8
 
@@ -178,7 +178,7 @@ def export(
     out: str | os.PathLike | None = None,
     rewrites: Rewrites = DEFAULT,
     compute_capability: str | None = None,
-    max_batch: int = 4,
+    max_batch: int | None = None,
     force: bool = False,
     progress: bool = True,
     verify: bool = True,
@@ -191,6 +191,9 @@ def export(
     the same fp32 computation in about half the file; how the bundled models ship their engines).
     """
     fmt = get_format(backend)
+    given = {"compute_capability": compute_capability, "max_batch": max_batch}
+    check_options(fmt, {k: v for k, v in given.items() if v is not None})
+    max_batch = 4 if max_batch is None else max_batch  # a plan's profile; ONNX graphs take any batch
     if plugins and precision != "fp32":
         raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
     check_can_export(fmt, precision, verify=verify, compute_capability=compute_capability)

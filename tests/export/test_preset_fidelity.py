@@ -19,11 +19,11 @@ SIZES = {
 }
 
 
-@pytest.mark.slow
 # the label-map families (the latent ones are covered by test_signature_export.py)
 LABEL_MAP = [p for p in list_presets() if get_preset(p).arch in ("spade", "asapnet", "pix2pixhd")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", LABEL_MAP)
 def test_preset_fidelity(preset, tmp_path):
     h, w = SIZES.get(preset, (64, 128))
