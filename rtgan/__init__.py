@@ -4,7 +4,7 @@ Importing `rtgan` does not import PyTorch: deployments that only run engines nee
 runtime. `rtgan.models` (PyTorch) is imported on use.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 from .engine import Engine  # noqa: E402
 from .errors import CheckpointError, ConfigError, InputError, RtganError  # noqa: E402

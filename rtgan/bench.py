@@ -32,7 +32,7 @@ import numpy as np
 
 from . import catalog
 from .errors import ConfigError
-from .export.formats import CPU_BACKENDS, FORMATS, check_can_export, get_format
+from .formats import CPU_BACKENDS, FORMATS, check_can_export, get_format
 from .presets import get_preset
 from .utils import cli, extras
 from .utils.names import lookup

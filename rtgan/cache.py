@@ -40,9 +40,11 @@ def root() -> Path:
 
 def entries(cache: Path | None = None) -> list[Entry]:
     """Every cached artifact, and every leftover of an interrupted export, largest first."""
-    folder = (cache or CACHE_ROOT) / "artifacts"
+    root = cache or CACHE_ROOT
     found = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+    # rtgan.export's artifacts, and the engines the demo exported for model directories
+    paths = [p for folder in (root / "artifacts", root / "demo" / "engines") if folder.is_dir() for p in folder.iterdir()]
+    for path in sorted(paths):
         manifest = None
         if path.is_dir() and not path.name.startswith("."):
             try:

@@ -286,6 +286,6 @@ def test_an_option_a_backend_does_not_take_is_named(tmp_path):
     with pytest.raises(ConfigError, match="'openvino' takes no option 'compute_capability'"):
         export(model, height=64, width=64, backend="openvino", compute_capability="SM86", out=tmp_path / "b")
     from rtgan.engine.engine import _AUTO_ORDER
-    from rtgan.export.formats import FORMATS
+    from rtgan.formats import FORMATS
 
     assert set(_AUTO_ORDER) == set(FORMATS) and _AUTO_ORDER[-1] == "torch"  # the reference is the last resort

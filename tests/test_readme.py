@@ -35,6 +35,6 @@ def test_readme_export_snippet_runs(tmp_path, monkeypatch):
 
 
 def test_readme_backend_table_is_the_formats_table():
-    from rtgan.export.formats import markdown_table
+    from rtgan.formats import markdown_table
 
     assert markdown_table() in (ROOT / "README.md").read_text()

@@ -135,7 +135,7 @@ def asap_cases(dev, smoke: bool) -> list[dict]:
 
 
 def end_to_end(dev, smoke: bool) -> list[dict]:
-    from rtgan.engine.backends import TorchBackend
+    from rtgan.engine.torch_backend import TorchBackend
     from rtgan.export import export, model_feeds, reference_image
     from rtgan.models import get_model
     from rtgan.models.init import randomize_like_trained

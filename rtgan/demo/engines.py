@@ -12,6 +12,8 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -95,20 +97,25 @@ def open_engine(
         except ArtifactError as e:  # a flipped bit or a half-deleted file must not fail every later run
             log(f"cached engine {cached} is corrupted ({e}); rebuilding")
             shutil.rmtree(cached, ignore_errors=True)
-    artifact = _export(ref, target, size, log)
+    artifact = _export(ref, target, size, key, log)
     index[key] = str(artifact)
     atomic_write_bytes(INDEX, json.dumps(index, indent=1).encode())
     return Engine.load(artifact, target, threads=threads)
 
 
-def _export(ref: catalog.ModelRef, backend: str, size: tuple[int, int], log) -> Path:
+def _export(ref: catalog.ModelRef, backend: str, size: tuple[int, int], key: str, log) -> Path:
+    """Export a model directory once, in a `python -m rtgan.export` process: the demo itself never
+    imports PyTorch, model or export code (its progress display shows in this terminal)."""
     require("torch", "torch", f"exporting {ref.name} once for the demo", package="PyTorch")
-    from .. import models
-    from ..export import export
-
+    out = INDEX.parent / "engines" / f"{ref.path.name}-{size[0]}x{size[1]}-{backend}-{key[:12]}"
     log(f"first run of {ref.name} at {size[0]}x{size[1]}: exporting it for {backend} (cached for the next runs)")
-    net = models.load(ref.path)
-    return export(net, height=size[0], width=size[1], backend=backend, progress=True)
+    cmd = [sys.executable, "-m", "rtgan.export", "--model", str(ref.path), "--backend", backend,
+           "--size", f"{size[0]}x{size[1]}", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ConfigError(f"exporting {ref.name} failed: {last}")
+    return out
 
 
 class Painter:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
-from ..export.formats import AUTO_ORDER, get_format  # the formats table (torch-free)
+from ..errors import ConfigError, InputError, RtganError
+from ..formats import AUTO_ORDER, get_format  # the formats table (torch-free)
 from ..signature import Signature
 from .backends import BACKENDS
 from .contract import ONNX_FILE
@@ -57,12 +57,12 @@ class Engine:
                     f"{', '.join(available)}, not {backend!r}"
                 )
             _check_versions(directory, manifest, backend)
-            return cls(directory, manifest, BACKENDS[backend](directory, manifest, device, threads), seed=seed)
+            return cls(directory, manifest, _open(backend, directory, manifest, device, threads), seed=seed)
         errors = []
         for name in [b for b in _AUTO_ORDER if b in available]:
             try:
                 _check_versions(directory, manifest, name)
-                return cls(directory, manifest, BACKENDS[name](directory, manifest, device, threads), seed=seed)
+                return cls(directory, manifest, _open(name, directory, manifest, device, threads), seed=seed)
             except (BackendUnavailable, ArtifactError) as e:
                 errors.append(f"{name}: {e}")
         raise BackendUnavailable(f"no backend can run {directory} here:\n  " + "\n  ".join(errors))
@@ -82,10 +82,12 @@ class Engine:
         info = self.manifest.get("style_encoder")
         if info is None:
             raise InputError("this engine has no style encoder (not a VAE model, or exported without latest_net_E.pth)")
-        style = np.asarray(style)
+        style = _array(style, "style")
         style = style[None] if style.ndim == 3 else style
         if style.dtype != np.uint8 or style.ndim != 4 or style.shape[-1] != 3:
             raise InputError(f"style must be uint8 RGB (H, W, 3) or (B, H, W, 3), got {style.dtype} {style.shape}")
+        if 0 in style.shape:
+            raise InputError(f"style must hold at least one image of at least 1x1 pixels, got shape {style.shape}")
         if self._style is None:
             from .backends import _require
 
@@ -132,15 +134,34 @@ class Engine:
             raise InputError("an instance map was given but this model takes none")
         if "z" in self.input_names:
             zdim = self.manifest["z_dim"]
-            z = self.rng.standard_normal((b, zdim)) if z is None else np.asarray(z)
+            z = self.rng.standard_normal((b, zdim)) if z is None else _array(z, "z")
             z = z[None] if z.ndim == 1 else z
             if z.shape != (b, zdim) or not np.issubdtype(z.dtype, np.floating) or not np.isfinite(z).all():
                 raise InputError(f"z must be finite floats of shape ({b}, {zdim}), got {z.shape} {z.dtype}")
             feeds["z"] = np.ascontiguousarray(z, dtype=np.float32)
         elif z is not None:
             raise InputError("z was given but this model has no latent input")
-        image = self.backend.infer(feeds)
+        image = self._infer(feeds)
         return image[0] if single else image
+
+    def _infer(self, feeds: dict) -> np.ndarray:
+        """The backend's image, refused unless it is what the manifest promises (uint8 (B, H, W, C))."""
+        b = next(iter(feeds.values())).shape[0]
+        try:
+            image = self.backend.infer(feeds)
+        except RtganError:
+            raise
+        except Exception as e:  # the graph is not the one the manifest describes
+            raise ArtifactError(
+                f"{self.directory}: the {self.backend_name} graph refused inputs that match the manifest "
+                f"({type(e).__name__}: {str(e)[:300]}); the manifest does not describe its model file: re-export"
+            ) from None
+        channels = self.signature.channels if self.signature is not None else 3
+        want = (b, self.height, self.width, channels)
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != want:
+            got = f"{getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}"
+            raise ArtifactError(f"{self.directory}: the graph painted {got}, not uint8 {want}: re-export")
+        return image
 
     def _takes(self) -> str:
         return ", ".join(self.input_names)
@@ -163,7 +184,7 @@ class Engine:
         for spec in sig.inputs:
             if spec.name not in feeds:
                 feeds[spec.name] = self._sample(spec, b)
-        image = self.backend.infer(feeds)
+        image = self._infer(feeds)
         return image[0] if single else image
 
     def _sample(self, spec, b: int) -> np.ndarray:
@@ -245,6 +266,18 @@ def _declared(spec, value) -> tuple[np.ndarray, bool]:
             raise InputError(f"{spec.name} holds NaN or infinity")
         return np.ascontiguousarray(a.reshape(-1, spec.size), np.float32), a.ndim == 1
     raise ConfigError(f"input {spec.name!r} of kind {spec.kind!r} is not supported by Engine.run yet")
+
+
+def _open(name: str, directory: Path, manifest: dict, device, threads):
+    """The backend `name` on an artifact; a runtime that cannot read the artifact's files is an ArtifactError."""
+    try:
+        return BACKENDS[name](directory, manifest, device, threads)
+    except RtganError:
+        raise
+    except Exception as e:  # onnxruntime's InvalidProtobuf, OpenVINO's RuntimeError, a truncated plan, ...
+        raise ArtifactError(
+            f"{directory}: {name} cannot open this artifact ({type(e).__name__}: {str(e)[:300]}); re-export"
+        ) from None
 
 
 def available_backends(manifest: dict) -> list[str]:

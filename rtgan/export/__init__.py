@@ -22,7 +22,7 @@ import sys
 import types
 from typing import Any
 
-from .formats import FORMATS
+from ..formats import FORMATS  # noqa: F401  (rtgan.export.FORMATS)
 
 __all__ = ["FORMATS", "Rewrites", "export", "model_digest", "model_feeds", "psnr", "reference_image", "sample_feeds"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .. import catalog, presets, weights
 from ..errors import ConfigError
+from ..formats import ALIASES, FORMATS, check_can_export, check_options, get_format, markdown_table
 from ..utils import cli
-from .formats import ALIASES, FORMATS, check_can_export, check_options, get_format, markdown_table
 
 PROG = "python -m rtgan.export"
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 from ..engine.contract import (
     CACHE_ROOT,
     INPUT_DTYPES,
@@ -30,8 +30,8 @@ from ..engine.contract import (
 )
 from ..engine.manifest import ArtifactError, check_export_target, installed_version, read_manifest, sha256_file
 from ..errors import ConfigError
+from ..formats import check_can_export, check_options, get_format
 from ..utils.atomic import atomic_dir
-from .formats import check_can_export, check_options, get_format
 from .graph import inference_graph
 from .rewrite import DEFAULT, Rewrites, to_uint8
 

@@ -162,25 +162,20 @@ def test_ctrl_c_stops_cleanly_with_files_closed(landscape_engine, tmp_path):
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """The demo's index and the exporter's artifacts in a fresh folder (both sit under RTGAN_CACHE)."""
-    import rtgan.export.exporter
-
+    """The demo's index and the engines it exports in a fresh folder (both sit under RTGAN_CACHE)."""
     monkeypatch.setattr(engines, "INDEX", tmp_path / "index.json")
-    monkeypatch.setattr(rtgan.export.exporter, "CACHE", tmp_path / "artifacts")
     return tmp_path
 
 
 def test_model_directory_is_exported_once_then_opened_from_the_cache(landscape_model, tmp_path, cache, monkeypatch):
-    import rtgan.export
-
     engine = engines.open_engine(str(landscape_model), "auto", log=lambda *_: None)
     assert (engine.height, engine.width) == (256, 256)
-    assert Path(next(iter(json.loads((tmp_path / "index.json").read_text()).values()))).parent == tmp_path / "artifacts"
+    assert Path(next(iter(json.loads((tmp_path / "index.json").read_text()).values()))).parent == tmp_path / "engines"
 
     def no_export(*a, **k):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(rtgan.export, "export", no_export)
+    monkeypatch.setattr(engines, "_export", no_export)
     again = engines.open_engine(str(landscape_model), "auto", log=lambda *_: None)
     assert again.directory == engine.directory
     # both open on the runtime chosen for the export, not whichever Engine's own "auto" prefers

@@ -54,7 +54,7 @@ def test_torch_backend_is_the_reference(tmp_path):
 @pytest.mark.parametrize("variant", ["spade-vae", "asap-tile16"])
 def test_torch_backend_kernel_graph_equals_the_reference(variant, tmp_path):
     # the torch backend's CUDA path (fused ops) on the CPU, where the ops run their references
-    from rtgan.engine.backends import TorchBackend
+    from rtgan.engine.torch_backend import TorchBackend
 
     model, (h, w) = make(variant)
     out = export(model, height=h, width=w, backend="torch", out=tmp_path / "t", progress=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import ConfigError
-from ..utils.names import lookup
+from .errors import ConfigError
+from .utils.names import lookup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +93,7 @@ def check_can_export(
     fmt: Format, precision: str, *, verify: bool = True, compute_capability: str | None = None
 ) -> None:
     """Raise before any work when this machine lacks what exporting `fmt` needs (a library, a GPU)."""
-    from ..utils.extras import nvidia_gpu_present, require, require_gpu
+    from .utils.extras import nvidia_gpu_present, require, require_gpu
 
     check_precision(fmt, precision)
     if fmt.backend in ("onnxruntime", "openvino") or (verify and precision == "fp32"):
@@ -117,7 +117,7 @@ def check_can_export(
         if compute_capability is not None:
             import tensorrt_rtx
 
-            from .tensorrt import _target
+            from .export.tensorrt import _target  # torch-free: TensorRT-RTX's target names
 
             _target(tensorrt_rtx, "tensorrt-rtx", compute_capability)  # a misspelled SMxx, before any work
         elif not nvidia_gpu_present():
