@@ -5,7 +5,6 @@ runtime. `rtgan.models` (PyTorch) is imported on use.
 """
 
 from ._version import __version__  # noqa: E402
-
 from .engine import Engine  # noqa: E402
 from .errors import CheckpointError, ConfigError, InputError, RtganError  # noqa: E402
 

@@ -43,7 +43,8 @@ def entries(cache: Path | None = None) -> list[Entry]:
     root = cache or CACHE_ROOT
     found = []
     # rtgan.export's artifacts, and the engines the demo exported for model directories
-    paths = [p for folder in (root / "artifacts", root / "demo" / "engines") if folder.is_dir() for p in folder.iterdir()]
+    folders = [f for f in (root / "artifacts", root / "demo" / "engines") if f.is_dir()]
+    paths = [p for folder in folders for p in folder.iterdir()]
     for path in sorted(paths):
         manifest = None
         if path.is_dir() and not path.name.startswith("."):
