@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "ClassicRun": "classic",
+    "train_classic": "classic",
     "DiscriminatorConfig": "discriminator",
     "MultiscaleDiscriminator": "discriminator",
     "TrainConfig": "trainer",
