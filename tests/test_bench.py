@@ -59,19 +59,18 @@ def quick(monkeypatch):
     monkeypatch.setattr(bench, "matmul_peak", lambda threads, n=2048: {"torch": 100.0})
 
 
-def test_misspelled_backend_fails_in_a_second_without_torch(tmp_path):
-    # issue 17: `--backends onnxrt` used to measure for ~10 s before failing
+def test_misspelled_backend_fails_before_torch_or_any_measurement(tmp_path):
+    # issue 17: `--backends onnxrt` used to measure for ~10 s before failing; what makes it fail at
+    # once is that nothing loads or runs first (checked as such, not by the wall clock: CI may be loaded)
     code = "import sys; from rtgan import bench; sys.exit(bench.main(sys.argv[1:]) + 10 * ('torch' in sys.modules))"
-    t = time.perf_counter()
     p = subprocess.run(
         [sys.executable, "-c", code, "--backends", "onnxrt", "--out", str(tmp_path / "out")],
         cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    elapsed = time.perf_counter() - t
     assert p.returncode == 2, p.stderr  # 12 would mean PyTorch was imported for nothing
     assert "did you mean 'onnxruntime'?" in p.stderr
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
-    assert elapsed < 3, f"{elapsed:.1f} s to report a misspelled backend"
+    assert p.stdout == ""  # no case was measured (each prints a progress line)
     assert not (tmp_path / "out").exists()
 
 
@@ -154,7 +153,7 @@ def test_help_shows_every_option_with_help_and_defaults(capsys):
     for option in ["--model", "--archs", "--backends", "--size", "--repeats", "--threads", "--out", "--no-plot"]:
         assert option in text
     text = " ".join(text.split())  # as wrapped to the terminal
-    assert "(default: 5)" in text and "(default: out/bench)" in text and "onnxruntime openvino" in text
+    assert "(default: 5)" in text and "(default: out/bench)" in text and "openvino onnxruntime" in text
     assert [a.dest for a in bench.parser()._actions if not a.help] == []  # written, not filled in by Parser
     assert bench.parser().parse_args(["--no_plot"]).no_plot  # cli.Parser's underscore aliases
 
@@ -210,8 +209,10 @@ def test_ctrl_c_during_a_case_process_cleans_up_and_prints_one_line(tmp_path):
     )  # fmt: skip
     try:
         _wait_for(p.stdout, b"eager PyTorch", timeout=120)
-        time.sleep(1)  # the case process is up and measuring
-        assert any(tmp.rglob("model.onnx")), "the run should have written its engines by now"
+        deadline = time.monotonic() + 120  # the case process is up and has written its engines
+        while not any(tmp.rglob("model.onnx")):
+            assert time.monotonic() < deadline and p.poll() is None, "the run never wrote its engines"
+            time.sleep(0.1)
         os.killpg(p.pid, signal.SIGINT)
         _, err = p.communicate(timeout=60)
     finally:

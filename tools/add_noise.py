@@ -1,4 +1,4 @@
-"""`python -m rtgan.train.add_noise --run RUN --noise-nc 4`: give a run noise inputs, as a warm start.
+"""`python tools/add_noise.py --run RUN --noise-nc 4`: give a run noise inputs, as a warm start.
 
 Instead of starting over, the noise inputs get zero weights (and zero Adam moments), so the widened
 generator paints exactly what the run's did and training then learns to use the noise: in SPADE
@@ -14,12 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..utils import cli
-from ..utils.atomic import atomic_dir
-from .runs import CHECKPOINT, META, STATE, check_run
+from rtgan.errors import ConfigError
+from rtgan.train.runs import CHECKPOINT, META, STATE, check_run
+from rtgan.utils import cli
+from rtgan.utils.atomic import atomic_dir
 
-PROG = "python -m rtgan.train.add_noise"
+PROG = "python tools/add_noise.py"
 
 
 def add_noise_channels(run: str | Path, noise_nc: int, decoder: bool = False, init_std: float = 0.0) -> int:
@@ -33,10 +33,10 @@ def add_noise_channels(run: str | Path, noise_nc: int, decoder: bool = False, in
     import torch  # here, not above: the command checks its arguments before PyTorch loads
     from safetensors.torch import save_file
 
-    from ..models import build
-    from ..models import io as model_io
-    from .checkpoint import read_state
-    from .widen import widen, widened_state
+    from rtgan.models import build
+    from rtgan.models import io as model_io
+    from rtgan.train.checkpoint import read_state
+    from rtgan.train.widen import widen, widened_state
 
     run = Path(run)
     ckpt = run / CHECKPOINT

@@ -1,4 +1,4 @@
-"""`python -m rtgan.train.carry --run RUN --out training/NAME`: a run's state small enough to commit.
+"""`python tools/carry.py --run RUN --out training/NAME`: a run's state small enough to commit.
 
 Machines here keep nothing outside git between sessions, so a run that takes many sessions is
 carried in the repository: the checkpoint's generator and discriminator (fp32, exact) plus the
@@ -15,12 +15,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..utils import cli
-from ..utils.atomic import atomic_dir
-from .runs import CHECKPOINT, META, STATE, check_run
+from rtgan.errors import ConfigError
+from rtgan.train.runs import CHECKPOINT, META, STATE, check_run
+from rtgan.utils import cli
+from rtgan.utils.atomic import atomic_dir
 
-PROG = "python -m rtgan.train.carry"
+PROG = "python tools/carry.py"
 
 LOGS = ("train_config.json", "losses.jsonl", "recipe_changes.jsonl")
 
@@ -29,8 +29,8 @@ def carry(run: str | Path, out: str | Path) -> int:
     """Write RUN's checkpoint without optimizer state, and its logs, to OUT; returns the step."""
     from safetensors.torch import save_file  # here, not above: the command checks its arguments first
 
-    from ..models import io as model_io
-    from .checkpoint import read_state
+    from rtgan.models import io as model_io
+    from rtgan.train.checkpoint import read_state
 
     run, out = Path(run), Path(out)
     meta, tensors = read_state(run / CHECKPOINT)

@@ -1,4 +1,4 @@
-"""`python -m rtgan.train.resize_upsampling --run RUN --mode M`: pix2pixHD's upsampling to resize-convs.
+"""`python tools/resize_upsampling.py --run RUN --mode M`: pix2pixHD's upsampling to resize-convs.
 
 A pix2pixHD run whose stride-2 transposed convs paint a checkerboard (it repeats with the stride,
 and the texture loss rewards its energy) keeps everything else it learned: the encoder, the
@@ -6,10 +6,10 @@ residual blocks, the output layer and the decoder noise keep their weights, and 
 layer becomes a 2x `M` ('nearest' or 'bilinear') resize and a freshly initialised 3x3 conv.
 Instance norm follows every upsampling conv, so a fresh conv's scale does not matter; what it
 must relearn is which features to pass on, which takes far fewer steps than the run so far.
-Not an exact warm start, unlike `add_noise`: the painting changes at once, and the optimizers
-start over (new parameters). A resize-conv run may also switch between nearest and bilinear
-resizing (same weights; the nearest one's blocks of the coarse grid get smoothed). The checkpoint
-and recipe_changes.jsonl are updated; resume with a preset or `--set upsample=M` that has it.
+Not an exact warm start, unlike `tools/add_noise.py`: the painting changes at once, and the
+optimizers start over (new parameters). A resize-conv run may also switch between nearest and
+bilinear resizing (same weights; the nearest one's blocks of the coarse grid get smoothed). The
+checkpoint and recipe_changes.jsonl are updated; resume with a preset or `--set upsample=M` that has it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..utils import cli
-from ..utils.atomic import atomic_dir
-from .runs import CHECKPOINT, META, STATE, check_run
+from rtgan.errors import ConfigError
+from rtgan.train.runs import CHECKPOINT, META, STATE, check_run
+from rtgan.utils import cli
+from rtgan.utils.atomic import atomic_dir
 
-PROG = "python -m rtgan.train.resize_upsampling"
+PROG = "python tools/resize_upsampling.py"
 MODES = ("nearest", "bilinear")
 
 
@@ -32,8 +32,8 @@ def resized_state(old, mode: str, seed: int) -> dict:
     but transposed convs' is old's; resize-convs replacing those are initialised as the trainer does."""
     import torch  # here, not above: the command checks its arguments before PyTorch loads
 
-    from ..models import build
-    from ..models.init import init_weights
+    from rtgan.models import build
+    from rtgan.models.init import init_weights
 
     c = old.config
     if c.arch != "pix2pixhd" or mode not in MODES or c.upsample == mode:
@@ -58,9 +58,9 @@ def resize_upsampling(run: str | Path, mode: str = "bilinear") -> int:
     """Switch RUN's checkpoint to `mode` resize-conv upsampling in place; returns the checkpoint's step."""
     from safetensors.torch import save_file
 
-    from ..models import build
-    from ..models import io as model_io
-    from .checkpoint import read_state
+    from rtgan.models import build
+    from rtgan.models import io as model_io
+    from rtgan.train.checkpoint import read_state
 
     run = Path(run)
     ckpt = run / CHECKPOINT
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _resize(argv: list[str] | None) -> None:
-    from ..utils.names import lookup
+    from rtgan.utils.names import lookup
 
     a = parser().parse_args(argv)
     lookup(a.mode, dict.fromkeys(MODES), "upsampling mode")

@@ -86,12 +86,12 @@ def _change_row(name: str, change: dict) -> str:
     what = ", ".join(f"{k} {_value(a)} → {_value(b)}" for k, (a, b) in changed.items())
     if "upsample" in changed:
         before, after = changed["upsample"]
-        cmd = f"python -m rtgan.train.resize_upsampling --run runs/{name} --mode {after}"
+        cmd = f"python tools/resize_upsampling.py --run runs/{name} --mode {after}"
         how = f"`{cmd}` at that step: " + ("fresh upsampling convs" if before == "transpose" else "same weights")
     elif not {"noise_nc", "noise_decoder", "noise_decoder_init_std"} & set(changed):  # loss weights
         how = "the command reproduces the final recipe; run the steps before it without the change"
-    else:  # a model change made by add_noise
-        cmd = f"python -m rtgan.train.add_noise --run runs/{name}"
+    else:  # a model change made by tools/add_noise.py
+        cmd = f"python tools/add_noise.py --run runs/{name}"
         if {"noise_decoder", "noise_decoder_init_std"} & set(changed):
             cmd += " --decoder"
         if "noise_decoder_init_std" in changed:
@@ -206,7 +206,7 @@ def _card(
         *(
             [
                 f"| optimizer restarts | at step {', '.join(map(str, meta['optimizer_restarts']))} (carried across "
-                "sessions without Adam state, `python -m rtgan.train.carry`; an unbroken run keeps it) |"
+                "sessions without Adam state, `python tools/carry.py`; an unbroken run keeps it) |"
             ]
             if meta.get("optimizer_restarts")
             else []
@@ -242,7 +242,7 @@ def _card(
         "## Reproduce",
         "",
         "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; between "
-        f"sessions the run is kept in `training/{name}` (`python -m rtgan.train.carry`), and "
+        f"sessions the run is kept in `training/{name}` (`python tools/carry.py`), and "
         f"`cp -r training/{name} runs/` before the command continues it:",
         "",
         "```bash",

@@ -107,7 +107,7 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore the objects in place from `save_checkpoint`'s directory; returns its meta.
 
-    A checkpoint carried without optimizer state (`rtgan.train.carry`) leaves the optimizers fresh.
+    A checkpoint carried without optimizer state (`tools/carry.py`) leaves the optimizers fresh.
     """
     directory = Path(directory)
     meta, tensors = read_state(directory)
@@ -121,7 +121,7 @@ def load_checkpoint(
         discriminator.load_state_dict(d_state)
     except RuntimeError as e:
         raise _mismatch(directory, "discriminator", e) from e
-    if "optimizers" not in meta:  # carried across sessions without it (train.carry): optimizers restart
+    if "optimizers" not in meta:  # carried across sessions without it (tools/carry.py): optimizers restart
         return meta
     for name, opt in optimizers.items():
         if name not in meta["optimizers"]:

@@ -3,7 +3,7 @@
 The new noise inputs get zero weights: in SPADE and pix2pixHD every conv that reads the semantic
 map gains input channels; in ASAPNet the low-res stream's last conv gains the outputs that become
 the MLPs' weights for the new inputs; pix2pixHD's decoder-noise convs (noise_decoder) are new
-weights, all zero. Used by `add_noise` (a run) and `--init-from` (a saved model).
+weights, all zero. Used by `tools/add_noise.py` (a run) and `--init-from` (a saved model).
 """
 
 from __future__ import annotations

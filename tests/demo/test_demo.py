@@ -89,19 +89,30 @@ def test_headless_generated_video_ends_cleanly(landscape_engine, tmp_path):
 
 def test_slow_stage_keeps_latency_bounded(landscape_engine, tmp_path):
     demo = Demo(_config(landscape_engine, tmp_path, source="scene", frames=10, fps=60), log=lambda *_: None)
-    segment = demo.segment
+    segment, read, captured = demo.segment, demo.source.read, []
+
+    def counted():
+        frame = read()
+        captured.append(frame is not None)
+        return frame
 
     def slow(packet):
-        time.sleep(0.12)
+        # segmenting lasts while the scene captures 6 more frames (counted, not timed: CI may be loaded)
+        deadline = time.monotonic() + 60  # only a guard against a hang
+        while len(captured) < packet.index + 7 and not demo.pipeline._stop.is_set():
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
         return segment(packet)
 
+    demo.source.read = counted
     demo.pipeline._threads[1]._args = ("segment", slow, *demo.pipeline._threads[1]._args[2:])
-    t = time.monotonic()
     assert demo.run() == 0
-    assert time.monotonic() - t < 20
     s = demo.summary
+    assert s["frames_shown"] == 10 and all(captured)
     assert s["dropped"]["segment"] > 10  # frames were dropped, not queued
-    assert s["end_to_end_ms"]["p90"] < 120 + 500  # one slow stage plus painting, not a growing backlog
+    # not a growing backlog: every frame captured was shown or dropped, but for at most one in each
+    # mailbox, in each stage and in capture's hand
+    assert len(captured) - s["frames_shown"] - sum(s["dropped"].values()) <= 6, (len(captured), s["dropped"])
 
 
 class _Failing:
@@ -150,13 +161,17 @@ def test_ctrl_c_stops_cleanly_with_files_closed(landscape_engine, tmp_path):
     first = proc.stdout.readline()  # the camera fallback message
     started = proc.stdout.readline()
     assert "painting with" in first + started, first + started
-    time.sleep(1.5)
+    deadline = time.monotonic() + 120  # only a guard against a hang: wait for the first frame shown
+    while not (tmp_path / "out" / "snapshot-001.png").is_file():
+        assert time.monotonic() < deadline and proc.poll() is None, "no frame shown"
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few more frames, usually (not counted on: CI may be loaded)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted: stopped cleanly" in out
     frames = _video_frames(tmp_path / "out" / "demo.mp4")
-    assert len(frames) >= 3  # a finished, readable MP4
+    assert len(frames) >= 1  # a finished, readable MP4 (the snapshot came after the first frame was recorded)
     assert json.loads((tmp_path / "out" / "latency.json").read_text())["frames_shown"] == len(frames)
 
 

@@ -103,9 +103,9 @@ def test_card_rows_say_how_to_repeat_each_recipe_change():
     row = {k: _change_row("m", {"step": 7, "changed": v}) for k, v in rows.items()}
     assert row["lambda"].startswith("| recipe change at step 7 | lambda_texture 0 → 20 (")
     assert "run the steps before it without the change" in row["lambda"]
-    assert "`python -m rtgan.train.add_noise --run runs/m` at that step" in row["noise"]
-    assert "`python -m rtgan.train.add_noise --run runs/m --decoder` at that step" in row["decoder"]
-    assert "`python -m rtgan.train.add_noise --run runs/m --decoder --init-std 0.05`" in row["kick"]
-    cmd = "python -m rtgan.train.resize_upsampling --run runs/m"
+    assert "`python tools/add_noise.py --run runs/m` at that step" in row["noise"]
+    assert "`python tools/add_noise.py --run runs/m --decoder` at that step" in row["decoder"]
+    assert "`python tools/add_noise.py --run runs/m --decoder --init-std 0.05`" in row["kick"]
+    cmd = "python tools/resize_upsampling.py --run runs/m"
     assert f"upsample transpose → nearest (`{cmd} --mode nearest` at that step: fresh upsampling convs" in row["resize"]
     assert f"upsample nearest → bilinear (`{cmd} --mode bilinear` at that step: same weights" in row["smooth"]

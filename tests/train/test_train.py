@@ -256,7 +256,7 @@ def test_sigterm_saves_a_checkpoint_like_ctrl_c(tmp_path):
 
 def test_add_noise_is_an_exact_warm_start_that_resumes(tmp_path):
     from rtgan.models import io as model_io
-    from rtgan.train.add_noise import add_noise_channels
+    from tools.add_noise import add_noise_channels
 
     train(config("pix2pixhd", tmp_path, steps=1, save_every=1))
     before = model_io.load(tmp_path / "checkpoint" / "generator")
@@ -279,7 +279,7 @@ def test_add_noise_is_an_exact_warm_start_that_resumes(tmp_path):
 
 def test_add_decoder_noise_to_a_pix2pixhd_run_is_an_exact_warm_start(tmp_path):
     from rtgan.models import io as model_io
-    from rtgan.train.add_noise import add_noise_channels
+    from tools.add_noise import add_noise_channels
 
     arch, model = MODELS["pix2pixhd"]
     noisy = {**model, "noise_nc": 2}
@@ -316,7 +316,7 @@ def test_resize_upsampling_keeps_all_but_the_upsampling_convs_of_a_pix2pixhd_run
     from rtgan.models import io as model_io
     from rtgan.models.pix2pixhd import ResizeConv
     from rtgan.train.checkpoint import read_state
-    from rtgan.train.resize_upsampling import resize_upsampling
+    from tools.resize_upsampling import resize_upsampling
 
     arch, model = MODELS["pix2pixhd"]
     noisy = {**model, "noise_nc": 2, "noise_decoder": True}
@@ -361,7 +361,7 @@ def test_resize_upsampling_keeps_all_but_the_upsampling_convs_of_a_pix2pixhd_run
 
 
 def test_carried_run_resumes_with_weights_intact_and_fresh_optimizers(tmp_path):
-    from rtgan.train.carry import carry
+    from tools.carry import carry
 
     run = train(config("spade-vae", tmp_path / "run", steps=2, save_every=2))
     assert carry(tmp_path / "run", tmp_path / "carried") == 2
