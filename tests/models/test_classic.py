@@ -23,17 +23,11 @@ PRESETS = {
 
 
 def engine_feeds(model, batch=3, seed=0):
-    """What the engine hands over: float32 latents/codes, int32 class ids."""
-    g = torch.Generator().manual_seed(seed)
-    feeds = {}
-    for i in model.signature().inputs:
-        if i.kind == "class":
-            feeds[i.name] = torch.randint(0, i.classes, (batch,), generator=g, dtype=torch.int32)
-        elif i.kind == "latent":
-            feeds[i.name] = torch.randn(batch, i.size, generator=g)
-        else:
-            feeds[i.name] = torch.rand(batch, i.size, generator=g) * 2 - 1
-    return feeds
+    """What the engine hands over: float32 latents/codes, int32 class ids (export's own sampler)."""
+    from rtgan.export import model_feeds
+
+    feeds = model_feeds(model, *model.signature().size, batch=batch, seed=seed)
+    return {k: torch.from_numpy(v) for k, v in feeds.items()}
 
 
 @torch.no_grad()

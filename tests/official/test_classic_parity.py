@@ -92,16 +92,10 @@ def randomize(model: nn.Module, feeds: dict, seed: int = 0) -> nn.Module:
 
 
 def feeds_for(model: nn.Module, batch: int, seed: int) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for i in model.signature().inputs:
-        if i.kind == "class":
-            out[i.name] = torch.randint(0, i.classes, (batch,), generator=g, dtype=torch.int32)
-        elif i.kind == "latent":
-            out[i.name] = torch.randn(batch, i.size, generator=g)
-        else:
-            out[i.name] = torch.rand(batch, i.size, generator=g) * 2 - 1
-    return out
+    from rtgan.export import model_feeds
+
+    feeds = model_feeds(model, *model.signature().size, batch=batch, seed=seed)
+    return {k: torch.from_numpy(v) for k, v in feeds.items()}
 
 
 @pytest.mark.parametrize("case", list(CASES))
