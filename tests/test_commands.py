@@ -3,6 +3,7 @@ model opens by name, bad arguments fail before any work with the fix in the mess
 can be listed, cleaned and repairs itself, and generate paints what the model paints."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -86,6 +87,8 @@ FAST_FAILURES = [
     ("rtgan.generate", ["--model", "landscape-asapnt"], "did you mean 'landscape-asapnet'"),
     ("rtgan.generate", ["--labels", "no-such-map.png"], "no such file"),
     ("rtgan", ["lsit"], "invalid choice"),
+    ("rtgan.demo", ["--backend", "openvnio"], "did you mean 'openvino'"),
+    ("rtgan.demo", ["--window"], "no display found"),
 ]
 
 
@@ -104,7 +107,8 @@ def test_bad_arguments_fail_before_any_work(module, argv, message, tmp_path):
     )
     if "tensorrt" in argv and __import__("rtgan.utils.extras").utils.extras.nvidia_gpu_present():
         pytest.skip("this machine has a GPU")
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}  # --window's probe
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env)
     assert message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert "torch imported: False exit: 2" in r.stdout, r.stdout + r.stderr

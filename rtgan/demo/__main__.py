@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .. import weights
+from ..formats import get_format
 from ..utils import cli
 from . import __doc__ as DOC
 from .app import Demo, DemoConfig
@@ -76,7 +77,7 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
         source=a.source,
         models=models,
         size=cli.size_of(a),
-        backend=a.backend,
+        backend=a.backend if a.backend == "auto" else get_format(a.backend).backend,  # a misspelling, first
         segmenter=a.segmenter,
         seg_model=a.seg_model,
         seg_mapping=a.seg_mapping,
