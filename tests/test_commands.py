@@ -108,7 +108,9 @@ def test_bad_arguments_fail_before_any_work(module, argv, message, tmp_path):
     if "tensorrt" in argv and __import__("rtgan.utils.extras").utils.extras.nvidia_gpu_present():
         pytest.skip("this machine has a GPU")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}  # --window's probe
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env
+    )
     assert message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert "torch imported: False exit: 2" in r.stdout, r.stdout + r.stderr
