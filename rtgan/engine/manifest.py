@@ -243,9 +243,13 @@ def check_export_target(out: str | os.PathLike) -> Path:
     An artifact is written beside `out` and renamed over it, so `out` may be new, empty, or an
     earlier artifact holding only the files its manifest lists; anything else is the user's.
     """
-    path = Path(out).expanduser().absolute()
-    cwd = Path.cwd().absolute()
-    if path == cwd or path in cwd.parents:
+    try:
+        cwd = Path.cwd()
+    except FileNotFoundError:  # the working directory was deleted: no folder can hold it
+        cwd = None
+    path = Path(out).expanduser()
+    path = Path(os.path.normpath(path if path.is_absolute() or cwd is None else cwd / path))  # "a/.." is cwd
+    if cwd is not None and (path == cwd or path in cwd.parents):
         raise ArtifactError(
             f"--out {out} is the current folder (or holds it); an export replaces its --out folder, "
             f"so name a new one, e.g. --out {Path(out) / 'engine'}"
