@@ -56,16 +56,6 @@ class ModelRef:
             return round(c["crop_size"] / c.get("aspect_ratio", 1.0)), int(c["crop_size"])
         return None
 
-    def label_ids(self) -> list[int]:
-        """The label ids it takes (its channel indices when the model lists none)."""
-        meta = self.meta()
-        if self.kind == "engine":
-            ids, n = meta.get("label_ids"), meta["num_classes"]
-        else:
-            c = meta.get("config", {})
-            ids, n = c.get("label_ids"), c.get("label_nc")
-        return list(ids) if ids is not None else list(range(n))
-
 
 def resolve(model: str) -> ModelRef:
     """A bundled model's name or a path -> what it is, with an error naming the choices when it is none."""

@@ -9,7 +9,6 @@ switching.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -23,8 +22,9 @@ from .. import catalog
 from ..engine import ArtifactError, Engine
 from ..engine.contract import CACHE_ROOT, MANIFEST
 from ..errors import ConfigError
+from ..formats import CPU_BACKENDS
 from ..utils.atomic import atomic_write_bytes
-from ..utils.extras import require
+from ..utils.extras import has_module, require
 from .pipeline import Packet
 
 INDEX = CACHE_ROOT / "demo" / "index.json"
@@ -35,8 +35,8 @@ def cpu_backend() -> str:
     """The CPU runtime that paints fastest inside the demo's pipeline: OpenVINO. ONNX Runtime is
     1.1x faster alone on the bundled model, but its spinning worker threads lose to the capture and
     display threads on two cores (both measured in BENCHMARKS.md)."""
-    for name, module in (("openvino", "openvino"), ("onnxruntime", "onnxruntime")):
-        if importlib.util.find_spec(module) is not None:
+    for name in CPU_BACKENDS:  # the formats table's order: openvino, then onnxruntime
+        if has_module(name):
             return name
     raise ConfigError("no engine runtime installed: pip install 'rtgan[cpu]' (OpenVINO and ONNX Runtime)")
 

@@ -20,7 +20,6 @@ from torch import nn
 from .._version import __version__
 from ..engine.contract import (
     CACHE_ROOT,
-    INPUT_DTYPES,
     MANIFEST,
     MANIFEST_FORMAT,
     MANIFEST_VERSION,
@@ -199,11 +198,10 @@ def export(
     check_can_export(fmt, precision, verify=verify, compute_capability=compute_capability)
     if out is not None:
         check_export_target(out)
-    signature = model.signature() if hasattr(model, "signature") else None
-    check = getattr(getattr(model, "config", None), "check_size", None) or getattr(signature, "check_size", None)
-    if check is None:
+    if not hasattr(model, "signature"):
         raise ConfigError(f"{type(model).__name__} declares no signature(): rtgan.export cannot know its inputs")
-    check(height, width)
+    signature = model.signature()
+    (getattr(getattr(model, "config", None), "check_size", None) or signature.check_size)(height, width)
     model = model.eval()
     digest = model_digest(model)
     libs = {"rtgan": __version__, "torch": torch.__version__, "onnx": installed_version("onnx")}
@@ -235,7 +233,7 @@ def export(
         with stage("rewrite the model for inference"):
             graph = inference_graph(model, height, width, rewrites)
         inputs = _input_specs(graph, signature, height, width)
-        z = signature.input("z") if signature is not None else None
+        z = signature.input("z")
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "format_version": MANIFEST_VERSION,
@@ -248,12 +246,12 @@ def export(
             "label_ids": list(c.label_ids) if getattr(c, "label_ids", None) is not None else None,
             "class_names": _class_names(c),
             "z_dim": z.size if z is not None else None,
-            "signature": signature.to_dict() if signature is not None else None,
+            "signature": signature.to_dict(),
             "height": height,
             "width": width,
             "max_batch": max_batch,
             "inputs": inputs,
-            "output": {"name": OUTPUT, "dtype": "uint8", "shape": ["batch", height, width, _channels(signature)]},
+            "output": {"name": OUTPUT, "dtype": "uint8", "shape": ["batch", height, width, signature.channels]},
             "backend": fmt.backend,
             "precision": precision,
             "rewrites": dataclasses.asdict(rewrites),
@@ -327,27 +325,16 @@ def export(
 
 
 def _input_specs(graph, signature, height: int, width: int) -> list[dict]:
-    """The manifest's input list: name, dtype, shape and (from the signature) kind, in graph order."""
-    specs = []
-    for n in graph.input_names():
-        spec = signature.input(n) if signature is not None else None
-        if spec is not None:
-            specs.append({"name": n, "kind": spec.kind, "dtype": spec.dtype, "shape": spec.shape(height, width)})
-        else:  # a label-map graph's own input (the model declares no signature)
-            shape = ["batch", *([graph.config.z_dim] if n == "z" else [height, width])]
-            specs.append({"name": n, "dtype": INPUT_DTYPES[n], "shape": shape})
-    return specs
+    """The manifest's input list, in graph order: name, kind, dtype and shape from the signature."""
+    specs = [signature.input(n) for n in graph.input_names()]
+    return [{"name": i.name, "kind": i.kind, "dtype": i.dtype, "shape": i.shape(height, width)} for i in specs]
 
 
 def _num_classes(signature, config) -> int | None:
     if hasattr(config, "num_classes"):
         return config.num_classes
-    spec = next((i for i in getattr(signature, "inputs", ()) if i.kind in ("labels", "class")), None)
+    spec = next((i for i in signature.inputs if i.kind in ("labels", "class")), None)
     return spec.classes if spec is not None else None
-
-
-def _channels(signature) -> int:
-    return signature.channels if signature is not None else 3
 
 
 def _class_names(config) -> dict[str, str] | None:
