@@ -195,7 +195,7 @@ def _case(spec: dict) -> dict:
         from .engine import Engine
 
         engine = Engine.load(spec["artifact"], backend=spec["backend"], threads=threads)
-        run = lambda: engine.run(feeds["labels"], feeds.get("instance"), feeds.get("z"))  # noqa: E731
+        run = lambda: engine.run(**feeds)  # noqa: E731  (the inputs its signature declares, by name)
     result = _percentiles(_time(run, spec["repeats"]))
     np.save(spec["image"], run())
     result["peak_rss_mb"] = _peak_rss_mb()
@@ -375,6 +375,7 @@ def _measure_subject(s: Subject, plan: Plan, machine: dict, work: Path, say) -> 
 
     model, model_dir = _subject_model(s, work, say)
     feeds = model_feeds(model, s.height, s.width, batch=1, seed=1)
+    say(f"  {model.signature().describe()}")
     np.savez(work / "feeds.npz", **feeds)
     flops, conv_flops = model_flops(model, feeds)
     rows, reference = [], None

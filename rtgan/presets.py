@@ -23,6 +23,7 @@ class Preset:
     options: dict[str, Any]
     description: str
     source: str
+    notes: str = ""  # what a user of the checkpoint should know, for the README's table
 
     def config(self, **overrides: Any):
         from .models.registry import make_config  # PyTorch: the table itself is read without it
@@ -71,6 +72,7 @@ PRESETS: dict[str, Preset] = {
             ),
             "SPADE on Cityscapes, 256x512, 35 labels + instance edges",
             "NVlabs/SPADE cityscapes_pretrained",
+            notes="`more` upsampling (not visible in the checkpoint keys)",
         ),
         Preset(
             "spade-ade20k",
@@ -100,6 +102,10 @@ PRESETS: dict[str, Preset] = {
             {**_SPADE_COCO, "use_vae": True},
             "SPADE on COCO-Stuff with the VAE style encoder (multi-modal synthesis)",
             "trained with --use_vae",
+            notes=(
+                "with `encoder=latest_net_E.pth`: `model.encode(image) -> (mu, logvar)`, `model(sem, z=...)`; "
+                "engines take `z` or a `style` image"
+            ),
         ),
         Preset(
             "asapnet-cityscapes",
@@ -116,6 +122,7 @@ PRESETS: dict[str, Preset] = {
             ),
             "ASAPNet on Cityscapes, 256x512, tile 16",
             "tamarott/ASAPNet cityscapes",
+            notes="tile 16; instance edges to the low-res stream only",
         ),
         Preset(
             "asapnet-facades512",
@@ -123,6 +130,7 @@ PRESETS: dict[str, Preset] = {
             {**_ASAP_FACADES, "crop_size": 512},
             "ASAPNet on CMP Facades, 512x512, tile 32 (tent pre-downsample x2)",
             "tamarott/ASAPNet facades512",
+            notes="tile 32; reflection padding (as the official test script)",
         ),
         Preset(
             "asapnet-facades1024",
@@ -130,6 +138,7 @@ PRESETS: dict[str, Preset] = {
             {**_ASAP_FACADES, "crop_size": 1024},
             "ASAPNet on CMP Facades, 1024x1024, tile 64 (tent pre-downsample x4)",
             "tamarott/ASAPNet facades1024",
+            notes="tile 64; reflection padding, tent pre-downsample ×4",
         ),
         Preset(
             "pix2pixhd-label2city-512p",
@@ -137,6 +146,7 @@ PRESETS: dict[str, Preset] = {
             {**_P2PHD_CITY, "netG": "global", "ngf": 64},
             "pix2pixHD global generator on Cityscapes, 512x1024",
             "NVIDIA/pix2pixHD label2city_512p",
+            notes="global generator; trained at 512×1024",
         ),
         Preset(
             "pix2pixhd-label2city-1024p",
@@ -144,6 +154,7 @@ PRESETS: dict[str, Preset] = {
             {**_P2PHD_CITY, "netG": "local", "ngf": 32, "n_local_enhancers": 1, "n_blocks_local": 3},
             "pix2pixHD local enhancer on Cityscapes, 1024x2048",
             "NVIDIA/pix2pixHD label2city_1024p",
+            notes="local enhancer; trained at 1024×2048",
         ),
         Preset(
             "landscape-asapnet",
@@ -163,6 +174,7 @@ PRESETS: dict[str, Preset] = {
             },
             "slim ASAPNet for the procedural landscapes, 256x256: the real-time demo default",
             "rtgan (trained here)",
+            notes="the demo default; octave noise into the MLPs",
         ),
         Preset(
             "landscape-spade",
@@ -181,6 +193,7 @@ PRESETS: dict[str, Preset] = {
             },
             "slim SPADE with its VAE style encoder for the procedural landscapes, 256x256",
             "rtgan (trained here)",
+            notes="with its VAE style encoder",
         ),
         Preset(
             "landscape-pix2pixhd",
@@ -198,6 +211,7 @@ PRESETS: dict[str, Preset] = {
             },
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",
+            notes="bilinear resize-conv decoder; trained at 256×256",
         ),
         # noise -> image (rtgan/models/classic.py), at the reference scripts' defaults
         Preset(
@@ -206,6 +220,7 @@ PRESETS: dict[str, Preset] = {
             dict(nz=100, ngf=64, nc=3, imageSize=64),
             "DCGAN (pytorch/examples), 64x64 RGB from a 100-d z",
             "pytorch/examples dcgan/main.py (netG_epoch_N.pth)",
+            notes="`netG_epoch_N.pth`; options `nz`, `ngf`, `nc`, `imageSize`",
         ),
         Preset(
             "dcgan-pytorch-gan",
@@ -213,6 +228,7 @@ PRESETS: dict[str, Preset] = {
             dict(latent_dim=100, img_size=32, channels=1),
             "DCGAN (PyTorch-GAN: Linear + upsampling convs), 32x32 grayscale from a 100-d z",
             "eriklindernoren/PyTorch-GAN implementations/dcgan",
+            notes="options `latent_dim`, `img_size`, `channels`",
         ),
         Preset(
             "cgan-pytorch-gan",
@@ -220,6 +236,7 @@ PRESETS: dict[str, Preset] = {
             dict(latent_dim=100, n_classes=10, img_size=32, channels=1),
             "conditional GAN (PyTorch-GAN MLP), 32x32 grayscale, 10 classes",
             "eriklindernoren/PyTorch-GAN implementations/cgan",
+            notes="`model(z, labels)`",
         ),
         Preset(
             "infogan-pytorch-gan",
@@ -227,6 +244,7 @@ PRESETS: dict[str, Preset] = {
             dict(latent_dim=62, code_dim=2, n_classes=10, img_size=32, channels=1),
             "InfoGAN (PyTorch-GAN), 32x32 grayscale, 10 classes + 2 continuous codes",
             "eriklindernoren/PyTorch-GAN implementations/infogan",
+            notes="`model(z, label_onehot, code)`",
         ),
     ]
 }

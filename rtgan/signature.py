@@ -94,6 +94,22 @@ class Signature:
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)
 
+    def describe(self) -> str:
+        """One line for tables and logs: 'labels (35) + instance → RGB 256×512 (multiples of 64)'."""
+
+        def one(i: Input) -> str:
+            if i.kind == "labels":
+                return f"labels ({len(i.ids) if i.ids is not None else i.classes})"
+            if i.kind in ("instance", "image"):
+                return i.kind
+            return f"{i.name} ({i.size if i.kind != 'class' else i.classes})"
+
+        out = "RGB" if self.channels == 3 else "gray"
+        if self.size is not None:
+            out += f" {self.size[0]}×{self.size[1]}"
+        rule = {"fixed": "", "multiple": f" (multiples of {self.multiple})", "any": " (any size)"}[self.spatial]
+        return " + ".join(one(i) for i in self.inputs) + f" → {out}{rule}"
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["inputs"] = [{k: v for k, v in i.items() if v is not None} for i in d["inputs"]]

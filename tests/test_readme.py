@@ -38,3 +38,9 @@ def test_readme_backend_table_is_the_formats_table():
     from rtgan.formats import markdown_table
 
     assert markdown_table() in (ROOT / "README.md").read_text()
+
+
+def test_readme_preset_table_reads_the_signatures():
+    from rtgan.models.presets import markdown_table
+
+    assert markdown_table() in (ROOT / "README.md").read_text()

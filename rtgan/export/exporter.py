@@ -67,10 +67,7 @@ def reference_image(model: nn.Module, feeds: dict[str, np.ndarray]) -> np.ndarra
     dev = next(model.parameters()).device
     t = {k: torch.from_numpy(v).to(dev) for k, v in feeds.items()}
     with torch.inference_mode():
-        if not hasattr(model, "prepare"):  # a generator declared by its signature alone
-            return to_uint8(model(*model.prepare_inputs(**t))).cpu().numpy()
-        sem = model.prepare(t["labels"].long(), t["instance"].long() if "instance" in t else None)
-        return to_uint8(model(sem, z=t.get("z"))).cpu().numpy()
+        return to_uint8(model(*model.prepare_inputs(**t))).cpu().numpy()
 
 
 def signature_feeds(signature, height: int, width: int, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -95,18 +92,17 @@ def signature_feeds(signature, height: int, width: int, batch: int = 2, seed: in
 
 def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """`sample_feeds` for a model that has not been exported: the inputs its graph would take."""
-    if not hasattr(model, "prepare"):
-        return signature_feeds(model.signature(), height, width, batch, seed)
-    c = model.config
-    names = ["labels"] + (["instance"] if c.semantic_nc > c.num_classes + getattr(c, "extra_nc", 0) else [])
-    uses_z = getattr(c, "use_vae", False)
+    signature = model.signature()
+    if signature.input("labels") is None:
+        return signature_feeds(signature, height, width, batch, seed)
+    labels, z = signature.input("labels"), signature.input("z")
     spec = {
         "height": height,
         "width": width,
-        "num_classes": c.num_classes,
-        "label_ids": list(c.label_ids) if c.label_ids is not None else None,
-        "z_dim": c.z_dim if uses_z else None,
-        "inputs": [{"name": n} for n in names + (["z"] if uses_z else [])],
+        "num_classes": labels.classes,
+        "label_ids": list(labels.ids) if labels.ids is not None else None,
+        "z_dim": z.size if z is not None else None,
+        "inputs": [{"name": i.name} for i in signature.inputs],
     }
     return sample_feeds(spec, batch=batch, seed=seed)
 
@@ -278,7 +274,7 @@ def export(
                 ops = collections.Counter(n["op_type"] for n in plugin_nodes(tmp / PLUGIN_ONNX_FILE))
                 manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": NAMESPACE, "nodes": dict(ops),
                                        "in_plan": fmt.backend == "tensorrt"}  # fmt: skip
-        if graph.uses_z and getattr(model, "encoder", None) is not None:
+        if z is not None and getattr(model, "encoder", None) is not None:
             with stage("export the style encoder"):
                 from .graph import StyleEncoderGraph
                 from .onnx import export_style_encoder

@@ -9,25 +9,20 @@ import numpy as np
 import torch
 
 from ..engine.contract import OUTPUT
-from .graph import _Graph
+from .graph import GeneratorGraph
 
 OPSET = 18
 
 
-def example_inputs(graph: _Graph, batch: int = 2) -> tuple[torch.Tensor, ...]:
-    """Integer label/instance maps and z of the graph's size (batch 2: batch 1 would be specialised)."""
-    h, w = graph.height, graph.width
-    if hasattr(graph, "signature"):  # any generator: inputs drawn per its declared kinds
-        from .exporter import signature_feeds
+def example_inputs(graph: GeneratorGraph, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Inputs of every declared kind at the graph's size (batch 2: batch 1 would be specialised)."""
+    from .exporter import signature_feeds
 
-        feeds = signature_feeds(graph.signature, h, w, batch)
-        return tuple(torch.from_numpy(feeds[n]) for n in graph.input_names())
-    labels = torch.randint(0, graph.config.num_classes, (batch, h, w), dtype=torch.int32)
-    args = [labels] + ([labels.clone()] if graph.uses_instance else [])
-    return tuple(args) + ((torch.randn(batch, graph.config.z_dim),) if graph.uses_z else ())
+    feeds = signature_feeds(graph.signature, graph.height, graph.width, batch)
+    return tuple(torch.from_numpy(feeds[n]) for n in graph.input_names())
 
 
-def export_onnx(graph: _Graph, path: str | Path, *, dynamo: bool = False) -> Path:
+def export_onnx(graph: GeneratorGraph, path: str | Path, *, dynamo: bool = False) -> Path:
     """Write `graph` as ONNX with a dynamic batch dimension and check it.
 
     The TorchScript exporter is the default: here it exported SPADE in half the time of the

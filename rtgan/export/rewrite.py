@@ -1,6 +1,7 @@
 """Inference rewrites: exact algebraic changes that remove work from a trained generator.
 
-Each rewrite is switchable (`Rewrites`) and tested for equality with the unrewritten model:
+Every rewrite replaces modules of a frozen copy of the model; the model's own forward is what
+gets exported. Each is switchable (`Rewrites`) and tested for equality with the unrewritten model:
 - spectral norm folded into plain weights (eval mode uses the stored u, v, so this is exact);
 - SPADE's parameter-free batch norm folded into its modulation:
   `((x - m) a)(1 + g) + b = x * a(1 + g) + (-m a (1 + g) + b)`, both factors produced by convs;
@@ -8,8 +9,12 @@ Each rewrite is switchable (`Rewrites`) and tested for equality with the unrewri
 - a 2x nearest upsampling followed by a 3x3 conv (pix2pixHD's `upsample='nearest'`) as one stride-2
   4x4 transposed conv: each output phase sees a 2x2 input window whose taps are sums of the 3x3
   taps, so 4 instead of 9 multiply-adds per output and input channel, and no Resize node;
-- a convolution whose input is a one-hot label map computed as a sum of per-class weight rows
-  gathered at each kernel offset (`LabelConv`), instead of a dense conv over label_nc channels;
+- a convolution whose input is a one-hot label map (the model's `label_convs()`) computed as a sum
+  of per-class weight rows gathered at each kernel offset (`LabelConv`), instead of a dense conv
+  over label_nc channels;
+- ASAPNet's per-pixel MLP input built tile by tile from label ids (`TiledHighResStream`): tiling
+  the full float map was the graph's slowest node, and the position code and fixed noise of one
+  tile are constants;
 - `kernels`: SPADE's norm-denorm-activation and ASAPNet's pixelwise MLP as rtgan's custom ops
   (`rtgan.kernels.ops`): Triton on CUDA, TensorRT plugin nodes in ONNX, references on the CPU.
 """
@@ -25,8 +30,10 @@ from torch import nn
 from torch.nn.utils import remove_spectral_norm
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+from ..errors import ConfigError
+from ..models.asapnet import HighResStream, cosine_coords, mlp_layers, run_mlp, tiles, untile
 from ..models.pix2pixhd import ResizeConv
-from ..models.spade import SPADE
+from ..models.spade import SPADE, SPADEResBlock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Rewrites:
     label_gather: bool = False
     kernels: bool = False
     fold_resize_conv: bool = True
+    tiled_mlp_input: bool = True
 
     @classmethod
     def none(cls) -> "Rewrites":
@@ -132,60 +140,43 @@ def frozen_copy(model: nn.Module) -> nn.Module:
     return model
 
 
-def instance_edges(instance: torch.Tensor) -> torch.Tensor:
-    """(B, H, W) ids -> (B, 1, H, W) float edges; the official map, built without in-place writes."""
-    t = instance.unsqueeze(1)
-    # int32, not float: an fp16 conversion of the graph must not leave a mixed-type comparison here
-    dx = (t[:, :, :, 1:] != t[:, :, :, :-1]).int()
-    dy = (t[:, :, 1:, :] != t[:, :, :-1, :]).int()
-    edge = F.pad(dx, (1, 0)) + F.pad(dx, (0, 1)) + F.pad(dy, (0, 0, 1, 0)) + F.pad(dy, (0, 0, 0, 1))
-    return (edge > 0).float()
-
-
-def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(B, H, W) ids -> (B, C, H, W) float; Equal against a constant range exports to every runtime."""
-    classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1, 1)
-    return (labels.unsqueeze(1) == classes).float()
-
-
 def to_uint8(image: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8 RGB, rounded half to even."""
     # the cast comes last: TensorRT-RTX accepts uint8 only on graph outputs
     return ((image + 1) * 127.5).clamp(0, 255).round().permute(0, 2, 3, 1).to(torch.uint8)
 
 
-def pad_ids(labels: torch.Tensor, pad: int, mode: str, fill: int) -> torch.Tensor:
-    """Pad an id map: 'zeros' pads with the id `fill` (a zero weight row), 'reflect' mirrors ids."""
-    if pad == 0:
-        return labels
-    if mode == "reflect":  # ids < 2^24 survive the float round trip exactly
-        return F.pad(labels.unsqueeze(1).float(), (pad,) * 4, mode="reflect").squeeze(1).long()
-    return F.pad(labels, (pad,) * 4, value=fill)
+def label_ids(x: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, C, H, W) float map whose first `num_classes` channels are one-hot -> (B, H, W) ids (exact)."""
+    return (x[:, :num_classes] if x.shape[1] > num_classes else x).argmax(1)
 
 
 class LabelConv(nn.Module):
-    """conv(one_hot(labels) ++ extra, W) as sum over kernel offsets of W[:, label(p + offset), offset].
+    """conv(x) for an x whose first C channels are one-hot, as a sum over kernel offsets of
+    W[:, label(p + offset), offset].
 
     A k x k conv from C one-hot channels costs C*k*k MACs per output channel and pixel; the
-    gather costs k*k additions. Extra float channels (instance edges) keep a small dense conv.
-    `padding_mode` is the conv's own: 'zeros' or 'reflect' (a ReflectionPad2d before the conv).
+    gather costs k*k additions. The float channels after the one-hot ones (instance edges, noise)
+    keep a small dense conv. The conv's zero padding is a zero weight row (id C).
     """
 
-    def __init__(self, conv: nn.Conv2d, num_classes: int, padding: int, padding_mode: str = "zeros"):
+    def __init__(self, conv: nn.Conv2d, num_classes: int):
         super().__init__()
+        if conv.padding_mode != "zeros" or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+            raise ConfigError(f"label gather: {conv} is not a plain stride-1 conv with zero padding")
         w = conv.weight.detach()
         cout, cin, kh, kw = w.shape
-        self.num_classes, self.kernel, self.padding, self.padding_mode = num_classes, (kh, kw), padding, padding_mode
+        self.num_classes, self.kernel, self.padding = num_classes, (kh, kw), conv.padding
         table = w[:, :num_classes].permute(2, 3, 1, 0).reshape(kh * kw, num_classes, cout)
         table = torch.cat([table, table.new_zeros(kh * kw, 1, cout)], 1)  # row `num_classes`: zero padding
         self.register_buffer("table", table.reshape(-1, cout).contiguous())
         self.register_buffer("extra_weight", w[:, num_classes:].contiguous() if cin > num_classes else None)
         self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None else None)
 
-    def forward(self, labels: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        (kh, kw), p, n = self.kernel, self.padding, self.num_classes + 1
-        h, w = labels.shape[1:]
-        ids = pad_ids(labels, p, self.padding_mode, self.num_classes)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (ph, pw), n = self.kernel, self.padding, self.num_classes + 1
+        h, w = x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
+        ids = F.pad(label_ids(x, self.num_classes), (pw, pw, ph, ph), value=self.num_classes)
         out = None
         for i in range(kh * kw):
             dy, dx = divmod(i, kw)
@@ -193,45 +184,23 @@ class LabelConv(nn.Module):
             out = term if out is None else out + term
         out = out.permute(0, 3, 1, 2)
         if self.extra_weight is not None:
-            if self.padding_mode == "reflect":
-                out = out + F.conv2d(F.pad(extra, (p,) * 4, mode="reflect"), self.extra_weight)
-            else:
-                out = out + F.conv2d(extra, self.extra_weight, padding=p)
+            out = out + F.conv2d(x[:, self.num_classes :], self.extra_weight, padding=self.padding)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
         return out
 
 
-class DenseLabelConv(nn.Module):
-    """The unrewritten counterpart of LabelConv: a dense conv over the one-hot map."""
-
-    def __init__(self, conv: nn.Conv2d, num_classes: int, padding: int, padding_mode: str = "zeros"):
-        super().__init__()
-        self.conv, self.num_classes, self.padding, self.padding_mode = conv, num_classes, padding, padding_mode
-
-    def forward(self, labels: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        x = one_hot(labels, self.num_classes)
-        x = x if extra is None else torch.cat([x, extra], 1)
-        if self.padding_mode == "reflect":
-            return F.conv2d(F.pad(x, (self.padding,) * 4, mode="reflect"), self.conv.weight, self.conv.bias)
-        return F.conv2d(x, self.conv.weight, self.conv.bias, padding=self.padding)
-
-
-def label_conv(conv: nn.Conv2d, num_classes: int, padding: int, padding_mode: str, gather: bool) -> nn.Module:
-    return (LabelConv if gather else DenseLabelConv)(conv, num_classes, padding, padding_mode)
-
-
 class FastSPADE(nn.Module):
-    """SPADE on label ids: shared conv as gathers, batch norm folded into one merged gamma/beta conv."""
+    """SPADE(x, seg) with batch norm folded into gamma/beta, gamma/beta merged, or the fused kernel
+    (then with the block's activation: `slope`)."""
 
-    def __init__(self, spade: SPADE, num_classes: int, rewrites: Rewrites):
+    def __init__(self, spade: SPADE, rewrites: Rewrites, slope: float | None = None):
         super().__init__()
-        conv0 = spade.mlp_shared[0]
-        pad = conv0.padding[0]
-        self.shared = label_conv(conv0, num_classes, pad, "zeros", rewrites.label_gather)
+        self.mlp_shared = spade.mlp_shared  # a LabelConv already, with `label_gather`
+        pad = spade.mlp_gamma.padding
         norm = spade.param_free_norm
         self.instance = isinstance(norm, (nn.InstanceNorm2d, InstanceNormAsGroupNorm))
-        self.kernel = rewrites.kernels
+        self.kernel, self.slope = rewrites.kernels, slope
         self.fold = rewrites.fold_norm and not self.instance and not self.kernel
         self.merge = rewrites.merge_gamma_beta
         self.norm, self.eps = norm, norm.eps
@@ -255,9 +224,9 @@ class FastSPADE(nn.Module):
             self.beta = nn.Conv2d(wg.shape[1], self.channels, wg.shape[-1], padding=pad)
             self.gamma.weight.data, self.gamma.bias.data, self.beta.weight.data, self.beta.bias.data = wg, bg, wb, bb
 
-    def forward(self, x, labels, edges, slope: float | None = None) -> torch.Tensor:
-        """SPADE(x), followed by leaky ReLU(slope) when a slope is given."""
-        actv = F.relu(self.shared(labels, edges))
+    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+        s = seg.shape[2] // x.shape[2]  # nearest resampling by an integer factor is a strided slice
+        actv = self.mlp_shared(seg[:, :, ::s, ::s] if s > 1 else seg)
         if self.merge:
             g, b = self.gamma_beta(actv).split(self.channels, 1)
         else:
@@ -267,8 +236,97 @@ class FastSPADE(nn.Module):
                 mean, var = x.mean((2, 3)), x.var((2, 3), unbiased=False)
             else:
                 mean, var = self.norm.running_mean, self.norm.running_var
-            return torch.ops.rtgan.spade_norm_denorm(x, g, b, mean, var, self.eps, slope)
+            return torch.ops.rtgan.spade_norm_denorm(x, g, b, mean, var, self.eps, self.slope)
         if not self.fold:
             x = self.norm(x)
-        x = x * g + b
-        return x if slope is None else F.leaky_relu(x, slope)
+        return x * g + b
+
+
+class TiledHighResStream(nn.Module):
+    """ASAPNet's full-resolution stream with its MLP input built per tile from label ids: the one-hot
+    part compared (or, with `gather`, the first layer's rows gathered) in tile order, the float
+    channels tiled, the position code one tile's constant. With `kernel`, the fused op, which
+    writes the uint8 image itself."""
+
+    def __init__(self, stream: HighResStream, num_classes: int, gather: bool, kernel: bool):
+        super().__init__()
+        self.channels, self.tile, self.num_classes = stream.channels, stream.tile, num_classes
+        self.gather, self.kernel = gather, kernel
+        if kernel:
+            import rtgan.kernels.ops  # noqa: F401  (registers torch.ops.rtgan)
+
+            if not stream.coords or len(set(self.channels[1:-1])) != 1:
+                raise ConfigError("the fused ASAPNet kernel needs hr_coor='cosine' and hidden layers of one width")
+        k = self.tile
+        # (tile*tile, n_coords): position codes repeat with the tile, so one tile's codes serve all
+        coords = cosine_coords(k, k, k)[0].flatten(1).t().contiguous() if stream.coords else None
+        self.register_buffer("coords", coords)
+
+    def _tiles(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        # a batch-1 map (the fixed noise) is tiled once and shared: a constant of an exported graph
+        return tiles(x, self.tile).expand(b, -1, -1, -1, -1) if x.shape[0] == 1 < b else tiles(x, self.tile)
+
+    def forward(self, semantics: torch.Tensor, noise: torch.Tensor | None, params: torch.Tensor) -> torch.Tensor:
+        b, nc, k = semantics.shape[0], self.num_classes, self.tile
+        ids = label_ids(semantics, nc)
+        edges = semantics[:, nc:] if semantics.shape[1] > nc else None
+        if self.kernel:  # uint8 (B, H, W, 3) straight from the op
+            extra = [edges] if edges is not None else []
+            extra += [noise.expand(b, -1, -1, -1)] if noise is not None else []
+            extra = torch.cat(extra, 1) if extra else None
+            return torch.ops.rtgan.asap_pixel_mlp(ids, params, nc, list(self.channels), k, extra, True)
+        layers = list(mlp_layers(params, self.channels))
+        weight, bias = layers[0]
+        hl, wl = params.shape[2:]
+        tiled_ids = tiles(ids.unsqueeze(1), k)  # (B, hl, wl, k*k, 1)
+        floats = [self._tiles(x, b) for x in (edges, noise) if x is not None]
+        if self.coords is not None:
+            floats.append(self.coords.expand(b, hl, wl, -1, -1))
+        if self.gather:  # row `label` of each tile's first weight matrix, plus the float channels' part
+            base = torch.arange(b * hl * wl, device=ids.device).view(b, hl, wl, 1) * weight.shape[3]
+            out = F.embedding(base + tiled_ids.squeeze(-1), weight.reshape(-1, weight.shape[-1])) + bias
+            if floats:
+                out = out + torch.matmul(torch.cat(floats, -1), weight[:, :, :, nc:])
+        else:
+            one_hot = (tiled_ids == torch.arange(nc, device=ids.device)).to(params.dtype)
+            out = torch.matmul(torch.cat([one_hot, *floats], -1), weight) + bias
+        out = F.leaky_relu(out, 0.01) if len(layers) > 1 else torch.tanh(out)
+        return untile(run_mlp(out, layers, first=1), k)
+
+
+def apply_rewrites(model: nn.Module, rewrites: Rewrites = DEFAULT) -> nn.Module:
+    """Apply `rewrites` to `model` in place (a `frozen_copy`): modules replaced, the forward its own."""
+    if rewrites.fold_spectral:
+        fold_spectral_norm(model)
+    if rewrites.fold_resize_conv:
+        fold_resize_convs(model)
+    num_classes = getattr(getattr(model, "config", None), "num_classes", None)
+    if rewrites.label_gather and hasattr(model, "label_convs"):
+        for name in model.label_convs():
+            parent, _, leaf = name.rpartition(".")
+            owner = model.get_submodule(parent)
+            setattr(owner, leaf, LabelConv(getattr(owner, leaf), num_classes))
+    if rewrites.fold_norm or rewrites.merge_gamma_beta or rewrites.kernels:
+        fused = rewrites.kernels  # the kernel applies the block's activation: the block's own goes
+
+        def spade_block(m):
+            if not isinstance(m, SPADEResBlock):
+                return None
+            for name, slope in (("norm_0", 0.2), ("norm_1", 0.2), ("norm_s", None)):
+                if hasattr(m, name):
+                    setattr(m, name, FastSPADE(getattr(m, name), rewrites, slope if fused else None))
+            if fused:
+                m.actvn = nn.Identity()
+            return m
+
+        replace_modules(model, spade_block)
+    if rewrites.tiled_mlp_input or rewrites.label_gather or rewrites.kernels:
+        replace_modules(
+            model,
+            lambda m: (
+                TiledHighResStream(m, num_classes, rewrites.label_gather, rewrites.kernels)
+                if isinstance(m, HighResStream)
+                else None
+            ),
+        )
+    return model

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import InputError
 from .config import GeneratorConfig
-from .labels import check_divisible, check_semantics, label_map_signature, prepare_semantics, with_noise
+from .labels import check_divisible, check_semantics, label_map_signature, noise_map, prepare_semantics
 from .layers import conv_norm
 
 
@@ -202,28 +202,68 @@ def cosine_coords(h: int, w: int, tile: int, device=None) -> torch.Tensor:
     return torch.cat(codes, 1)
 
 
-def pixelwise_mlp(x: torch.Tensor, params: torch.Tensor, channels: list[int], tile: int) -> torch.Tensor:
-    """Run one MLP per tile: x (B, C, H, W), params (B, P, H/tile, W/tile) -> (B, 3, H, W).
-
-    Parameters of each layer are laid out [bias (cout), weight (cin*cout, cin-major)], as the
-    official `_set_num_params`; hidden layers use leaky ReLU 0.01, the last tanh.
-    """
+def tiles(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, H/tile, W/tile, tile*tile, C): each tile's pixels, row-major, channels last."""
     b, c, h, w = x.shape
-    hl, wl = params.shape[2:]
-    tiles = x.unfold(2, tile, tile).unfold(3, tile, tile)  # b, c, hl, wl, tile, tile
-    out = tiles.permute(0, 2, 3, 4, 5, 1).reshape(b, hl, wl, tile * tile, c)
-    idx, n = 0, len(channels) - 1
-    for layer, (cin, cout) in enumerate(zip(channels, channels[1:])):
-        bias = params[:, idx : idx + cout].permute(0, 2, 3, 1).reshape(b, hl, wl, 1, cout)
+    k = tile
+    return x.view(b, c, h // k, k, w // k, k).permute(0, 2, 4, 3, 5, 1).reshape(b, h // k, w // k, k * k, c)
+
+
+def mlp_layers(params: torch.Tensor, channels: list[int]):
+    """Each layer's (weight (B, hl, wl, cin, cout), bias (B, hl, wl, 1, cout)) from the low-res
+    stream's output (B, P, hl, wl). Parameters of each layer are laid out [bias (cout), weight
+    (cin*cout, cin-major)], as the official `_set_num_params`."""
+    b, _, hl, wl = params.shape
+    p = params.permute(0, 2, 3, 1)  # (B, hl, wl, P)
+    idx = 0
+    for cin, cout in zip(channels, channels[1:]):
+        bias = p[..., idx : idx + cout].unsqueeze(3)
         idx += cout
         # contiguous: as a strided view of params (no unit stride) it sent matmul down a non-BLAS
         # path, 16 s instead of milliseconds for one 256x256 image outside autograd
-        weight = params[:, idx : idx + cin * cout].permute(0, 2, 3, 1).reshape(b, hl, wl, cin, cout).contiguous()
+        weight = p[..., idx : idx + cin * cout].reshape(b, hl, wl, cin, cout).contiguous()
         idx += cin * cout
+        yield weight, bias
+
+
+def untile(out: torch.Tensor, tile: int) -> torch.Tensor:
+    """(B, hl, wl, tile*tile, C) -> (B, C, H, W), the inverse of `tiles`."""
+    b, hl, wl, _, c = out.shape
+    k = tile
+    return out.view(b, hl, wl, k, k, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, hl * k, wl * k)
+
+
+def run_mlp(out: torch.Tensor, layers, first: int = 0) -> torch.Tensor:
+    """The MLP from layer `first` on, over tiled inputs: leaky ReLU 0.01 after hidden layers, tanh last."""
+    layers = list(layers)
+    for i, (weight, bias) in enumerate(layers[first:], start=first):
         out = torch.matmul(out, weight) + bias
-        out = F.leaky_relu(out, 0.01) if layer < n - 1 else torch.tanh(out)
-    out = out.view(b, hl, wl, tile, tile, 3).permute(0, 5, 1, 3, 2, 4)
-    return out.reshape(b, 3, h, w)
+        out = F.leaky_relu(out, 0.01) if i < len(layers) - 1 else torch.tanh(out)
+    return out
+
+
+def pixelwise_mlp(x: torch.Tensor, params: torch.Tensor, channels: list[int], tile: int) -> torch.Tensor:
+    """Run one MLP per tile: x (B, C, H, W), params (B, P, H/tile, W/tile) -> (B, 3, H, W)."""
+    return untile(run_mlp(tiles(x, tile), mlp_layers(params, channels)), tile)
+
+
+class HighResStream(nn.Module):
+    """The full-resolution stream: each pixel's MLP input (semantics, noise, position code) through
+    its tile's MLP. No weights of its own: they come from the low-res stream (`params`)."""
+
+    def __init__(self, config: ASAPNetConfig):
+        super().__init__()
+        self.channels, self.tile, self.coords = config.mlp_channels, config.tile_size, config.hr_coor == "cosine"
+
+    def forward(self, semantics: torch.Tensor, noise: torch.Tensor | None, params: torch.Tensor) -> torch.Tensor:
+        """semantics (B, classes [+ edge], H, W), noise (B or 1, noise_nc, H, W) or None -> (B, 3, H, W)."""
+        b = semantics.shape[0]
+        parts = [semantics] + ([noise.expand(b, -1, -1, -1)] if noise is not None else [])
+        if self.coords:
+            h, w = semantics.shape[2:]
+            code = cosine_coords(h, w, self.tile, semantics.device).to(semantics.dtype)
+            parts.append(code.expand(b, -1, -1, -1))
+        return pixelwise_mlp(torch.cat(parts, 1), params, self.channels, self.tile)
 
 
 class ASAPNetGenerator(nn.Module):
@@ -246,14 +286,27 @@ class ASAPNetGenerator(nn.Module):
             c.learned_ds_factor,
             c.reflection_pad,
         )
+        self.highres_stream = HighResStream(c)
 
     def signature(self):
         return label_map_signature(self.config, not self.config.no_instance_edge, self.config.tile_size)
+
+    def label_convs(self) -> list[str]:
+        """The convs whose input starts with the one-hot label map: the low-res stream's first, unless
+        the tent filter blurs the map before it."""
+        if self.downsample is not None:
+            return []
+        name, _ = next((n, m) for n, m in self.lowres_stream.model.named_modules() if isinstance(m, nn.Conv2d))
+        return [f"lowres_stream.model.{name}"]
 
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
         c, dtype = self.config, self.lowres_stream.model[-1].weight.dtype
         return prepare_semantics(labels, instance, c.num_classes, not c.no_instance_edge, dtype, c.label_ids)
+
+    def prepare_inputs(self, labels, instance=None) -> tuple:
+        """The signature's inputs -> `forward`'s arguments: `model(*model.prepare_inputs(**inputs))`."""
+        return (self.prepare(labels, instance),)
 
     def forward(
         self, semantics: torch.Tensor, z: torch.Tensor | None = None, noise: torch.Tensor | None = None
@@ -268,8 +321,4 @@ class ASAPNetGenerator(nn.Module):
         lowres = self.downsample(semantics) if self.downsample is not None else semantics
         params = self.lowres_stream(lowres)
         hr = semantics[:, :-1] if c.lr_instance else semantics
-        hr = with_noise(hr, noise, c.noise_nc, self.noise_octaves)
-        if c.hr_coor == "cosine":
-            coords = cosine_coords(h, w, c.tile_size, semantics.device).to(hr.dtype)
-            hr = torch.cat([hr, coords.expand(hr.shape[0], -1, -1, -1)], 1)
-        return pixelwise_mlp(hr, params, c.mlp_channels, c.tile_size)
+        return self.highres_stream(hr, noise_map(hr, noise, c.noise_nc, self.noise_octaves), params)

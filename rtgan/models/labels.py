@@ -7,6 +7,7 @@ graphs too, so they use only ops that trace to plain ONNX.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 
 import torch
@@ -39,7 +40,11 @@ def as_id_map(ids: torch.Tensor, what: str) -> torch.Tensor:
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B, 1, H, W) integer ids -> (B, num_classes, H, W) float one-hot, as the official scatter_."""
+    """(B, 1, H, W) integer ids -> (B, num_classes, H, W) float one-hot, as the official scatter_.
+
+    Built as a comparison against the class range, not a scatter: the same values, and a graph
+    that every runtime takes when it is exported.
+    """
     labels = as_id_map(labels, "labels")
     if validating():
         lo, hi = int(labels.min()), int(labels.max())
@@ -49,16 +54,16 @@ def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.f
                 f"label id {bad} is out of range: this model takes ids 0..{num_classes - 1} "
                 f"({num_classes} classes including any don't-care class)"
             )
-    b, _, h, w = labels.shape
-    out = torch.zeros(b, num_classes, h, w, device=labels.device, dtype=dtype)
-    return out.scatter_(1, labels.long(), 1.0)
+    classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1, 1)
+    return (labels.long() == classes).to(dtype)
 
 
 def label_lut(label_ids: tuple[int, ...], device=None) -> torch.Tensor:
     """Dataset id -> class channel lookup table; ids that are not the model's classes map to -1."""
-    lut = torch.full((max(label_ids) + 1,), -1, dtype=torch.long, device=device)
-    lut[list(label_ids)] = torch.arange(len(label_ids), device=device)
-    return lut
+    lut = [-1] * (max(label_ids) + 1)
+    for channel, i in enumerate(label_ids):
+        lut[i] = channel
+    return torch.tensor(lut, dtype=torch.long, device=device)  # from a list: a constant in a traced graph
 
 
 def to_channels(labels: torch.Tensor, label_ids: tuple[int, ...] | None) -> torch.Tensor:
@@ -79,16 +84,17 @@ def to_channels(labels: torch.Tensor, label_ids: tuple[int, ...] | None) -> torc
 
 
 def instance_edges(instance: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B, 1, H, W) instance ids -> (B, 1, H, W) float map, 1 on both sides of every id change."""
+    """(B, 1, H, W) instance ids -> (B, 1, H, W) float map, 1 on both sides of every id change.
+
+    The official map, built from padded differences instead of in-place writes: the same values,
+    and a graph that exports.
+    """
     t = as_id_map(instance, "instance")
-    dx = t[:, :, :, 1:] != t[:, :, :, :-1]
-    dy = t[:, :, 1:, :] != t[:, :, :-1, :]
-    edge = torch.zeros_like(t, dtype=torch.bool)
-    edge[:, :, :, 1:] |= dx
-    edge[:, :, :, :-1] |= dx
-    edge[:, :, 1:, :] |= dy
-    edge[:, :, :-1, :] |= dy
-    return edge.to(dtype)
+    # int32, not bool or float: an fp16 conversion of the graph must not leave a mixed-type comparison
+    dx = (t[:, :, :, 1:] != t[:, :, :, :-1]).int()
+    dy = (t[:, :, 1:, :] != t[:, :, :-1, :]).int()
+    edge = F.pad(dx, (1, 0)) + F.pad(dx, (0, 1)) + F.pad(dy, (0, 0, 1, 0)) + F.pad(dy, (0, 0, 0, 1))
+    return (edge > 0).to(dtype)
 
 
 def check_semantics(x: torch.Tensor, channels: int, like: torch.Tensor, what: str = "semantics") -> None:
@@ -151,33 +157,53 @@ def texture_noise(
     return _fixed_noise(channels, height, width, octaves).to(device=device, dtype=dtype, copy=True)
 
 
-@functools.lru_cache(maxsize=8)
 def _fixed_noise(channels: int, height: int, width: int, octaves: bool = False) -> torch.Tensor:
+    if torch.jit.is_tracing():
+        # the tracer would record the drawing (and fail on the generator); its state is per
+        # thread, so draw the map where it does not look: the graph gets it as a constant
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(_draw_fixed_noise, channels, height, width, octaves).result()
+    return _draw_fixed_noise(channels, height, width, octaves)
+
+
+@functools.lru_cache(maxsize=8)
+def _draw_fixed_noise(channels: int, height: int, width: int, octaves: bool = False) -> torch.Tensor:
     # drawn once per size: eager inference would otherwise redraw it every frame (read-only: copy it)
     g = torch.Generator().manual_seed(NOISE_SEED)
     return draw_noise(1, channels, height, width, octaves, generator=g)
 
 
-def with_noise(
+def noise_map(
     semantics: torch.Tensor, noise: torch.Tensor | None, channels: int, octaves: bool = False
-) -> torch.Tensor:
-    """Append `channels` of per-pixel noise (OASIS's 3D noise) to the semantic map; the fixed map
-    when `noise` is None. A generator with no noise input has no texture source inside a region of
-    one label (a conv net maps a constant input to a constant output away from its borders), and
-    the procedural landscapes are exactly that: flat label regions over random textures."""
+) -> torch.Tensor | None:
+    """The per-pixel noise (OASIS's 3D noise) a `noise_nc` model paints with: `noise` (B, channels,
+    H, W) when given (checked), else the fixed map, (1, channels, H, W) for the whole batch (so an
+    exported graph keeps it, and what is computed from it alone, a constant); None for a model
+    without noise. A generator
+    with no noise input has no texture source inside a region of one label (a conv net maps a
+    constant input to a constant output away from its borders), and the procedural landscapes are
+    exactly that: flat label regions over random textures."""
     if channels == 0:
         if noise is not None:
             raise InputError("noise was given but this model takes none (noise_nc=0)")
-        return semantics
+        return None
     b, _, h, w = semantics.shape
     if noise is None:
-        noise = _fixed_noise(channels, h, w, octaves).to(semantics.device, semantics.dtype).expand(b, -1, -1, -1)
-    elif validating() and (noise.shape != (b, channels, h, w) or noise.dtype != semantics.dtype):
+        return _fixed_noise(channels, h, w, octaves).to(semantics.device, semantics.dtype)
+    if validating() and (noise.shape != (b, channels, h, w) or noise.dtype != semantics.dtype):
         raise InputError(
             f"noise must be {semantics.dtype} of shape ({b}, {channels}, {h}, {w}), "
             f"got {tuple(noise.shape)} {noise.dtype}"
         )
-    return torch.cat([semantics, noise], 1)
+    return noise
+
+
+def with_noise(
+    semantics: torch.Tensor, noise: torch.Tensor | None, channels: int, octaves: bool = False
+) -> torch.Tensor:
+    """The semantic map with `noise_map`'s channels appended (unchanged for a model without noise)."""
+    noise = noise_map(semantics, noise, channels, octaves)
+    return semantics if noise is None else torch.cat([semantics, noise.expand(semantics.shape[0], -1, -1, -1)], 1)
 
 
 def prepare_semantics(

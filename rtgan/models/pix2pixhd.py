@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .config import GeneratorConfig
 from .labels import check_divisible, check_semantics, label_map_signature, prepare_semantics, with_noise
 
@@ -215,7 +215,26 @@ class Pix2PixHDGenerator(nn.Module):
         self.downsample = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)
 
     def signature(self):
+        if self.config.extra_nc:
+            raise ConfigError(
+                "pix2pixHD with instance/label feature channels has no engine signature: its features "
+                "come from a separate encoder and clustering step"
+            )
         return label_map_signature(self.config, not self.config.no_instance, self.config.size_factor)
+
+    def _weight(self) -> torch.Tensor:
+        """A weight whose dtype and device are the model's (any: an inference rewrite may replace a layer)."""
+        return next(self.parameters())
+
+    def label_convs(self) -> list[str]:
+        """The convs whose input starts with the one-hot label map: the first conv at full resolution
+        (the coarser branches read an average-pooled map)."""
+        c = self.config
+        return ["model.1"] if c.netG == "global" else [f"model{c.n_local_enhancers}_1.1"]
+
+    def prepare_inputs(self, labels, instance=None) -> tuple:
+        """The signature's inputs -> `forward`'s arguments: `model(*model.prepare_inputs(**inputs))`."""
+        return (self.prepare(labels, instance),)
 
     def prepare(
         self, labels: torch.Tensor, instance: torch.Tensor | None = None, features: torch.Tensor | None = None
@@ -223,7 +242,7 @@ class Pix2PixHDGenerator(nn.Module):
         """Label ids, instance ids and (when the model takes them) (B, feat_num, H, W) features -> semantic map."""
         c = self.config
         semantics = prepare_semantics(
-            labels, instance, c.num_classes, not c.no_instance, self.model[1].weight.dtype, c.label_ids
+            labels, instance, c.num_classes, not c.no_instance, self._weight().dtype, c.label_ids
         )
         if c.extra_nc == 0:
             if features is not None:
@@ -247,7 +266,7 @@ class Pix2PixHDGenerator(nn.Module):
         c = self.config
         if z is not None:
             raise InputError("z was given but pix2pixHD has no latent input")
-        check_semantics(semantics, c.semantic_nc, self.model[1].weight)
+        check_semantics(semantics, c.semantic_nc, self._weight())
         c.check_size(*semantics.shape[2:])
         semantics = with_noise(semantics, noise, c.noise_nc)
         if c.netG == "global":

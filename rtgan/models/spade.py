@@ -146,11 +146,13 @@ class SPADEResBlock(nn.Module):
         self.norm_1 = SPADE(fmid, label_nc, norm, kernel_size, hidden)
         if self.learned_shortcut:
             self.norm_s = SPADE(fin, label_nc, norm, kernel_size, hidden)
+        # a module (no weights) rather than a call, so a fused norm-plus-activation can replace the pair
+        self.actvn = nn.LeakyReLU(0.2)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         x_s = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))
+        dx = self.conv_0(self.actvn(self.norm_0(x, seg)))
+        dx = self.conv_1(self.actvn(self.norm_1(dx, seg)))
         return x_s + dx
 
 
@@ -217,10 +219,19 @@ class SPADEGenerator(nn.Module):
         c = self.config
         return label_map_signature(c, not c.no_instance, 2**c.num_up_layers, c.z_dim if c.use_vae else None)
 
+    def label_convs(self) -> list[str]:
+        """The convs whose input starts with the one-hot label map (at some scale)."""
+        spades = [f"{name}.mlp_shared.0" for name, m in self.named_modules() if isinstance(m, SPADE)]
+        return spades + ([] if self.config.use_vae else ["fc"])
+
     def prepare(self, labels: torch.Tensor, instance: torch.Tensor | None = None) -> torch.Tensor:
         """Integer label ids (B, [1,] H, W) and instance ids -> float semantic map (B, semantic_nc, H, W)."""
         c, dtype = self.config, self.conv_img.weight.dtype
         return prepare_semantics(labels, instance, c.num_classes, not c.no_instance, dtype, c.label_ids)
+
+    def prepare_inputs(self, labels, instance=None, z=None) -> tuple:
+        """The signature's inputs -> `forward`'s arguments: `model(*model.prepare_inputs(**inputs))`."""
+        return self.prepare(labels, instance), z
 
     def forward(
         self, semantics: torch.Tensor, z: torch.Tensor | None = None, noise: torch.Tensor | None = None

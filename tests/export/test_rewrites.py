@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rtgan.export.graph import inference_graph
-from rtgan.export.rewrite import LabelConv, Rewrites, instance_edges, one_hot, to_uint8
+from rtgan.export.rewrite import LabelConv, Rewrites, to_uint8
 
 from helpers import VARIANTS, inputs, make
 
@@ -56,8 +56,7 @@ def test_rewrite_equals_reference(variant, rewrites):
     sem, z, args = graph_args(model, size)
     with torch.no_grad():
         ref = model(sem, z=z)
-        labels = args[0].long()
-        out = graph.paint(labels, graph.extra_channels(labels, args[1] if graph.uses_instance else None), z)
+        out = graph.model(sem, z)  # the rewritten model on the same float input
         image = graph(*args)
     if out.dtype == torch.uint8:  # the fused ASAPNet kernel writes the uint8 image itself
         diff = (out.int() - to_uint8(ref).int()).abs()
@@ -65,29 +64,48 @@ def test_rewrite_equals_reference(variant, rewrites):
     else:
         err = (out - ref).abs().max().item()
         assert err <= 1e-4, f"max abs error {err:.2e}"
-    assert image.dtype == torch.uint8 and image.shape == (labels.shape[0], *size, 3)
+    assert image.dtype == torch.uint8 and image.shape == (args[0].shape[0], *size, 3)
     assert (image.int() - to_uint8(ref).int()).abs().max() <= 1
+
+
+def test_rewrites_replace_modules_and_keep_the_forward():
+    """The rewritten model is the model's class, with its forward; only submodules changed."""
+    from rtgan.export.rewrite import FastSPADE, TiledHighResStream
+
+    for variant, kind in (("spade-normal-syncbatch3", FastSPADE), ("asap-tile16", TiledHighResStream)):
+        model, size = make(variant)
+        rewritten = inference_graph(model, *size, rewrites=Rewrites.all()).model
+        assert type(rewritten).forward is type(model).forward
+        assert any(isinstance(m, kind) for m in rewritten.modules())
+        assert any(isinstance(m, LabelConv) for m in rewritten.modules())
+        assert not any(isinstance(m, kind) for m in model.modules())  # the model itself is untouched
 
 
 def test_label_conv_is_the_dense_conv_on_one_hot():
     torch.manual_seed(1)
-    for pad_mode, k in [("zeros", 3), ("reflect", 7), ("zeros", 5)]:
-        conv = torch.nn.Conv2d(6, 9, k)
+    for k, pad in [(3, 1), (7, 0), (5, 2), (3, 0)]:
+        conv = torch.nn.Conv2d(6, 9, k, padding=pad)
         labels = torch.randint(0, 5, (2, 11, 13))
         edges = torch.randint(0, 2, (2, 1, 11, 13)).float()
-        x = torch.cat([one_hot(labels, 5), edges], 1)
-        p = k // 2
-        xp = torch.nn.functional.pad(x, (p,) * 4, mode="reflect" if pad_mode == "reflect" else "constant")
-        torch.testing.assert_close(LabelConv(conv, 5, p, pad_mode)(labels, edges), conv(xp), atol=1e-5, rtol=1e-5)
+        x = torch.cat([torch.nn.functional.one_hot(labels, 5).permute(0, 3, 1, 2).float(), edges], 1)
+        torch.testing.assert_close(LabelConv(conv, 5)(x), conv(x), atol=1e-5, rtol=1e-5)
 
 
-def test_graph_edges_and_one_hot_equal_model_prepare():
-    from rtgan.models.labels import instance_edges as model_edges
+def test_model_label_preparation_equals_the_official_formulas():
+    """One-hot by comparison and edges by padded differences (what exports) equal the official
+    scatter_ and in-place edge map."""
+    from rtgan.models.labels import instance_edges, one_hot
 
-    inst = torch.randint(0, 3, (2, 9, 7))
-    assert torch.equal(instance_edges(inst), model_edges(inst))
-    labels = torch.randint(0, 4, (2, 9, 7))
-    assert torch.equal(one_hot(labels, 4), torch.nn.functional.one_hot(labels, 4).permute(0, 3, 1, 2).float())
+    torch.manual_seed(0)
+    inst = torch.randint(0, 3, (2, 1, 9, 7))
+    edge = torch.zeros_like(inst, dtype=torch.bool)  # the official get_edges
+    edge[:, :, :, 1:] |= inst[:, :, :, 1:] != inst[:, :, :, :-1]
+    edge[:, :, :, :-1] |= inst[:, :, :, 1:] != inst[:, :, :, :-1]
+    edge[:, :, 1:, :] |= inst[:, :, 1:, :] != inst[:, :, :-1, :]
+    edge[:, :, :-1, :] |= inst[:, :, 1:, :] != inst[:, :, :-1, :]
+    assert torch.equal(instance_edges(inst), edge.float())
+    labels = torch.randint(0, 4, (2, 1, 9, 7))
+    assert torch.equal(one_hot(labels, 4), torch.zeros(2, 4, 9, 7).scatter_(1, labels, 1.0))
 
 
 @pytest.mark.parametrize("bias", [True, False])
