@@ -199,6 +199,8 @@ def export(
     signature = model.signature()
     (getattr(getattr(model, "config", None), "check_size", None) or signature.check_size)(height, width)
     model = model.eval()
+    if compact:  # W / sigma is not fp16-exact where W is: the runtime folds spectral norm when it loads the file
+        rewrites = dataclasses.replace(rewrites, fold_spectral=False)
     digest = model_digest(model)
     libs = {"rtgan": __version__, "torch": torch.__version__, "onnx": installed_version("onnx")}
     if fmt.backend in ("onnxruntime", "openvino", "tensorrt", "tensorrt-rtx"):
@@ -257,7 +259,7 @@ def export(
         with stage(f"export ONNX (opset 18, {len(graph.input_names())} inputs)"):
             from .onnx import export_onnx, to_fp16
 
-            export_onnx(graph, tmp / ONNX_FILE)
+            export_onnx(graph, tmp / ONNX_FILE, fold_constants=not compact)
             if precision == "fp16":
                 to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
             elif compact:
@@ -277,9 +279,11 @@ def export(
         if z is not None and getattr(model, "encoder", None) is not None:
             with stage("export the style encoder"):
                 from .graph import StyleEncoderGraph
-                from .onnx import export_style_encoder
+                from .onnx import export_style_encoder, store_exact_fp16
 
-                export_style_encoder(StyleEncoderGraph(model), tmp / STYLE_FILE)
+                export_style_encoder(StyleEncoderGraph(model, not compact), tmp / STYLE_FILE, not compact)
+                if compact:
+                    store_exact_fp16(tmp / STYLE_FILE, tmp / STYLE_FILE)
                 manifest["style_encoder"] = {"file": STYLE_FILE, "input": "style", "output": "mu"}
         if verify and precision == "fp32":
             with stage("verify ONNX Runtime against the PyTorch reference"):

@@ -50,11 +50,13 @@ class StyleEncoderGraph(nn.Module):
     The mean is the style code: sampling around it is the caller's choice (`Engine.run(z=...)`).
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, fold_spectral: bool = True):
         super().__init__()
         if getattr(model, "encoder", None) is None:
             raise ConfigError("this model has no style encoder (use_vae=False, or loaded without latest_net_E.pth)")
-        self.encoder = fold_spectral_norm(frozen_copy(model).encoder)
+        self.encoder = frozen_copy(model).encoder
+        if fold_spectral:
+            fold_spectral_norm(self.encoder)
 
     def forward(self, style: torch.Tensor) -> torch.Tensor:
         x = style.float().permute(0, 3, 1, 2) / 127.5 - 1
