@@ -205,8 +205,8 @@ def _card(
         *[_change_row(name, c) for c in changes],
         *(
             [
-                f"| optimizer restarts | at step {', '.join(map(str, meta['optimizer_restarts']))} (carried across "
-                "sessions without Adam state, `python tools/carry.py`; an unbroken run keeps it) |"
+                f"| optimizer restarts | at step {', '.join(map(str, meta['optimizer_restarts']))} (carried between "
+                "machines without Adam state, `python tools/carry.py`; an unbroken run keeps it) |"
             ]
             if meta.get("optimizer_restarts")
             else []
@@ -241,8 +241,8 @@ def _card(
         "",
         "## Reproduce",
         "",
-        "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; between "
-        f"sessions the run is kept in `training/{name}` (`python tools/carry.py`), and "
+        "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; to move it "
+        f"between machines, the run is kept in `training/{name}` (`python tools/carry.py`), and "
         f"`cp -r training/{name} runs/` before the command continues it:",
         "",
         "```bash",
