@@ -25,13 +25,15 @@ class Format:
 COMMON_OPTIONS = ("height", "width", "backend", "precision", "out", "rewrites", "force", "progress", "verify",
                   "plugins", "compact")  # fmt: skip
 PLAN_OPTIONS = ("compute_capability", "max_batch")  # TensorRT-RTX builds offline for a named GPU
+REDUCED_OPTIONS = ("min_psnr", "calibration")  # bf16 / int8 CPU artifacts: fidelity floor, calibration maps
 
 FORMATS: dict[str, Format] = {
     f.backend: f
     for f in [
-        Format("onnxruntime", "model.onnx", True, True, ("fp32",), "cpu",
-               "ONNX Runtime (CPU; CUDA provider if present)", auto=3),
-        Format("openvino", "model.xml", True, False, ("fp32",), "cpu", "OpenVINO IR on the CPU plugin", auto=2),
+        Format("onnxruntime", "model.onnx", True, True, ("fp32", "int8"), "cpu",
+               "ONNX Runtime (CPU; CUDA provider if present)", REDUCED_OPTIONS, auto=3),
+        Format("openvino", "model.xml", True, False, ("fp32", "bf16", "int8"), "cpu", "OpenVINO IR on the CPU plugin",
+               REDUCED_OPTIONS, auto=2),
         Format("torch", "model", True, True, ("fp32",), "torch", "the PyTorch reference (prepare + forward)", auto=4),
         Format("tensorrt", "model.plan", False, True, ("fp32", "fp16"), "tensorrt", "TensorRT 10/11 plan",
                ("max_batch",), auto=0),  # built for the GPU it runs on: no compute_capability
@@ -70,11 +72,7 @@ def check_precision(fmt: Format, precision: str) -> None:
     if precision not in fmt.precisions:
         raise ConfigError(
             f"backend {fmt.backend!r} offers precision {', '.join(fmt.precisions)}, not {precision!r}"
-            + (
-                " (int8 is offered only where it measurably wins; it did not on this CPU)"
-                if precision == "int8"
-                else ""
-            )
+            + (" (ONNX Runtime's CPU kernels have no bf16 convolutions: use openvino)" if precision == "bf16" else "")
         )
 
 
@@ -100,6 +98,8 @@ def check_can_export(
         require("onnxruntime", "cpu", "checking the exported graph against PyTorch (--no-verify skips it)")
     if fmt.backend == "openvino":
         require("openvino", "cpu", "the openvino backend")
+    if precision == "int8" and fmt.backend == "openvino":
+        require("nncf", "quantize", "--precision int8 on openvino (NNCF's post-training quantization)")
     if precision == "fp16":
         require("onnxconverter_common", fmt.extra, "--precision fp16", package="onnxconverter-common")
     if fmt.backend == "tensorrt":

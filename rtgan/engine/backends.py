@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..utils import cpu
 from .contract import ONNX_FILE
 from .tensorrt import BackendUnavailable
 
@@ -44,6 +46,16 @@ class OnnxRuntimeBackend:
         return self.session.run(None, feeds)[0]
 
 
+def openvino_config(precision: str, threads: int | None = None) -> dict:
+    """The compile config an artifact of `precision` runs with (export measures it the same way)."""
+    # f32 for fp32 and int8: on CPUs with bf16 units (AVX512-BF16, AMX) OpenVINO otherwise runs
+    # the float parts in bf16, off by up to 3 levels in 40 % of the pixels; bf16 is the artifact's choice
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
 class OpenVINOBackend:
     name = "openvino"
 
@@ -54,12 +66,13 @@ class OpenVINOBackend:
         xml = directory / "model.xml"
         if not xml.is_file():  # an ONNX-only artifact: OpenVINO reads ONNX directly
             xml = directory / ONNX_FILE
-        # f32: on CPUs with bf16 units (AVX512-BF16, AMX) OpenVINO otherwise runs f32 models in
-        # bf16, off by up to 3 levels in 40 % of the pixels; reduced precision belongs in the artifact
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
-        self.model = ov.Core().compile_model(str(xml), "CPU", config)
+        precision = manifest.get("precision", "fp32")
+        problem = cpu.precision_problem(precision) if precision in ("bf16", "int8") else None
+        if problem and precision == "bf16":
+            raise BackendUnavailable(f"{directory} is a bf16 artifact and {problem}; export fp32 or int8")
+        if problem:
+            warnings.warn(f"{directory}: {problem}", RuntimeWarning, stacklevel=3)
+        self.model = ov.Core().compile_model(str(xml), "CPU", openvino_config(precision, threads))
         self.request = self.model.create_infer_request()
         self.device = "cpu"
 

@@ -40,7 +40,23 @@ def parser() -> cli.Parser:
     out = ap.add_argument_group("artifact")
     cli.add_size(out, help="fixed engine size (default: the model's own size)")
     out.add_argument("--backend", default="onnxruntime", help=", ".join(FORMATS) + f" (aliases: {', '.join(ALIASES)})")
-    out.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"], help="engine precision")
+    out.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "fp16", "bf16", "int8"],
+        help="engine precision: fp16 on TensorRT; bf16 (openvino) and int8 (openvino, onnxruntime) on the CPU",
+    )
+    out.add_argument(
+        "--min-psnr",
+        type=float,
+        metavar="DB",
+        help="bf16/int8: refuse below this PSNR vs the fp32 reference on held-out maps (default: bf16 45, int8 30)",
+    )
+    out.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="bf16/int8: a folder of label-id PNGs to calibrate on (default: the model's own label space)",
+    )
     out.add_argument("--compute-capability", metavar="SMxx", help="TensorRT-RTX offline target, e.g. SM86")
     out.add_argument("--max-batch", type=int, help="largest batch a TensorRT plan takes (default: 4)")
     out.add_argument("--out", help="artifact directory: new, empty, or an earlier artifact (default: the rtgan cache)")
@@ -81,8 +97,13 @@ def check(args) -> dict:
     size = cli.size_of(args) or (ref.natural_size() if ref is not None else None) or (preset and _preset_size(preset))
     if size is None:
         raise ConfigError("this model records no size: give --size HxW")
-    given = {"compute_capability": args.compute_capability, "max_batch": args.max_batch}
+    given = {"compute_capability": args.compute_capability, "max_batch": args.max_batch,
+             "min_psnr": args.min_psnr, "calibration": args.calibration}  # fmt: skip
     check_options(fmt, {k: v for k, v in given.items() if v is not None})
+    if (args.min_psnr is not None or args.calibration is not None) and args.precision not in ("bf16", "int8"):
+        raise ConfigError("--min-psnr and --calibration apply to --precision bf16 or int8")
+    if args.calibration is not None and not Path(args.calibration).is_dir():
+        raise ConfigError(f"--calibration {args.calibration}: no such folder (a folder of label-id PNGs)")
     if args.max_batch is not None and args.max_batch < 1:
         raise ConfigError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.out is not None:
@@ -136,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             verify=not args.no_verify,
             plugins=args.plugins,
             compact=args.compact,
+            min_psnr=args.min_psnr,
+            calibration=args.calibration,
         )
         manifest = json.loads((out / "manifest.json").read_text())
         wall = time.perf_counter() - started

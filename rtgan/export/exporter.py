@@ -179,19 +179,30 @@ def export(
     verify: bool = True,
     plugins: bool = False,
     compact: bool = False,
+    min_psnr: float | None = None,
+    calibration: str | os.PathLike | None = None,
 ) -> Path:
     """Export `model` for `backend` at a fixed height x width; returns the artifact directory.
 
     `compact=True` stores the ONNX weights that fp16 holds exactly as fp16 (cast back in the graph:
     the same fp32 computation in about half the file; how the bundled models ship their engines).
+    `precision='bf16' | 'int8'` (CPU backends, `quantize`): calibrated on `calibration` (a folder of
+    label-id PNGs) or the model's own label space, measured on held-out maps against the fp32
+    PyTorch reference, refused below `min_psnr` dB (default: bf16 45, int8 30).
     """
     fmt = get_format(backend)
-    given = {"compute_capability": compute_capability, "max_batch": max_batch}
+    given = {"compute_capability": compute_capability, "max_batch": max_batch, "min_psnr": min_psnr,
+             "calibration": calibration}  # fmt: skip
     check_options(fmt, {k: v for k, v in given.items() if v is not None})
     max_batch = 4 if max_batch is None else max_batch  # a plan's profile; ONNX graphs take any batch
     if plugins and precision != "fp32":
         raise ConfigError("plugin graphs are exported in fp32 only: the fp16 conversion does not know plugin nodes")
     check_can_export(fmt, precision, verify=verify, compute_capability=compute_capability)
+    reduced = precision in ("bf16", "int8") and fmt.cpu
+    if (min_psnr is not None or calibration is not None) and not reduced:
+        raise ConfigError("min_psnr and calibration apply to bf16 and int8 CPU exports only")
+    if calibration is not None and not Path(calibration).is_dir():
+        raise ConfigError(f"calibration {calibration}: no such folder (a folder of label-id PNGs)")
     if out is not None:
         check_export_target(out)
     if not hasattr(model, "signature"):
@@ -216,6 +227,7 @@ def export(
         libraries=libs,
         plugins=plugins,
         **({"compact": True} if compact else {}),  # absent when off: earlier cache keys stay valid
+        **({"min_psnr": min_psnr, "calibration": str(calibration)} if reduced else {}),
     )
     key = _cache_key(digest, key_fields)
     c = getattr(model, "config", None)
@@ -290,7 +302,13 @@ def export(
                 manifest["fidelity"] = _verify(model, tmp / ONNX_FILE, manifest)
         files = [ONNX_FILE] + ([STYLE_FILE] if "style_encoder" in manifest else [])
         files += [PLUGIN_ONNX_FILE] if plugins else []
-        if fmt.backend == "openvino":
+        if reduced:
+            from . import quantize
+
+            floor = quantize.FLOORS[precision] if min_psnr is None else float(min_psnr)
+            with stage(f"{precision}: calibrate and measure on held-out maps (floor {floor} dB)"):
+                files = _reduce(model, tmp, fmt, precision, manifest, floor, calibration, files, progress)
+        elif fmt.backend == "openvino":
             with stage("convert to OpenVINO IR"):
                 # the IR holds the weights again: keeping the ONNX beside it would double the artifact
                 files = [f for f in files if f != ONNX_FILE] + _export_openvino(tmp / ONNX_FILE, tmp / fmt.artifact)
@@ -355,6 +373,53 @@ def _verify(model: nn.Module, onnx_path: Path, manifest: dict) -> dict:
     got = session.run(None, feeds)[0]
     ref = reference_image(model, feeds)
     return {"psnr_db_onnxruntime": round(psnr(got, ref), 2), "max_abs_uint8": int(np.abs(got.astype(int) - ref).max())}
+
+
+def _reduce(model, tmp: Path, fmt, precision: str, manifest: dict, floor: float, calibration, files, progress):
+    """The bf16 / int8 artifact in `tmp` from its fp32 ONNX, measured; its file list. Below `floor`: ConfigError."""
+    from ..engine.backends import openvino_config
+    from ..utils import cpu
+    from . import quantize
+
+    say = print if progress else (lambda *a, **k: None)
+    problem = cpu.precision_problem(precision)
+    if precision == "bf16" and problem:  # it could not even be measured here
+        raise ConfigError(f"cannot export bf16 here: {problem}")
+    sets = quantize.calibration_sets(manifest, calibration)
+    refs = [[reference_image(model, f) for f in part] for part in sets]
+    onnx_path = tmp / ONNX_FILE
+    maps = {"calibration": len(sets[0]), "validation": len(sets[1]), "held_out": len(sets[2])}
+    info: dict[str, Any] = {"maps": maps, "calibration": str(calibration or "the model's label space")}
+    if fmt.backend == "openvino":
+        import openvino as ov
+
+        xml = tmp / fmt.artifact
+        if precision == "int8":
+            info.update(quantize.openvino_int8(onnx_path, xml, sets, refs, floor, say))
+        else:
+            _export_openvino(onnx_path, xml)
+        onnx_path.unlink()
+        files = [f for f in files if f != ONNX_FILE] + [xml.name, xml.with_suffix(".bin").name]
+        compiled = ov.Core().compile_model(str(xml), "CPU", openvino_config(precision))
+        run = lambda f: compiled(f)[0]  # noqa: E731
+    else:
+        import onnxruntime as ort
+
+        quantized = tmp / "model.int8.onnx"
+        info.update(quantize.onnxruntime_int8(onnx_path, quantized, sets, say))
+        quantized.replace(onnx_path)
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        run = lambda f: session.run(None, f)[0]  # noqa: E731
+    got = quantize.fidelity(run, sets[2], refs[2])
+    manifest["fidelity"] = {f"psnr_db_held_out_{fmt.backend}": got, "floor_db": floor, "cpu": cpu.summary()}
+    manifest["quantization"] = info
+    say(f"{precision}: {got} dB on {len(sets[2])} held-out maps vs the fp32 PyTorch reference (floor {floor} dB)")
+    if got < floor:
+        raise ConfigError(
+            f"{precision} paints {got} dB against the fp32 reference on held-out maps, below the floor of "
+            f"{floor} dB: no artifact written (lower it with min_psnr / --min-psnr, or use fp32)"
+        )
+    return files
 
 
 def _export_openvino(onnx_path: Path, xml_path: Path) -> list[str]:

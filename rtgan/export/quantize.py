@@ -1,0 +1,157 @@
+"""Reduced precision for CPU artifacts: bf16 (OpenVINO's inference precision) and int8 (static
+post-training quantization, calibrated on label maps of the model's own label space).
+
+- bf16: the fp32 IR with `INFERENCE_PRECISION_HINT=bf16` applied when the engine loads it; the
+  manifest records it. Measured here by compiling that way, so export needs a CPU with bf16 units.
+- int8 on OpenVINO: NNCF's quantization with accuracy control. Layers are put back into float,
+  worst first, until the painting on the validation maps holds the floor (per-layer measurement,
+  not a fixed list): on ASAPNet these are the per-pixel MLP's matmuls.
+- int8 on ONNX Runtime: its QDQ quantizer with its MinMax calibrator, convolutions only (the
+  one-hot comparison, the MLP's matmuls and the uint8 conversion stay float).
+
+Every reduced artifact is measured against the fp32 PyTorch reference on held-out maps, not the
+calibration or validation ones; below the floor export refuses and leaves nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+
+FLOORS = {"bf16": 45.0, "int8": 30.0}  # dB vs the fp32 PyTorch reference; `min_psnr` overrides
+CALIBRATION_MAPS, VALIDATION_MAPS, HELD_OUT_MAPS = 16, 4, 4
+
+
+def label_png_maps(directory: str | Path, height: int, width: int, ids: list[int] | None) -> list[np.ndarray]:
+    """The label PNGs of `directory` (8/16-bit grayscale ids) as (H, W) int32 maps of the engine's size."""
+    import cv2
+
+    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise ConfigError(f"--calibration {directory}: no .png label maps there")
+    maps = []
+    for f in files:
+        m = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        if m is None or m.ndim != 2:
+            raise ConfigError(f"--calibration {f}: not a grayscale label-id PNG")
+        m = cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        if ids is not None and not np.isin(m, ids).all():
+            bad = int(np.setdiff1d(np.unique(m), ids)[0])
+            raise ConfigError(f"--calibration {f}: label id {bad} is not one of the model's ids")
+        maps.append(m)
+    return maps
+
+
+def calibration_sets(manifest: dict, calibration: str | Path | None = None) -> tuple[list, list, list]:
+    """(calibration, validation, held-out) lists of engine feeds (batch 1): the user's label PNGs when
+    given, else landscape layouts for a model on the landscape classes, else blocky random maps of
+    the model's ids. z (when the model takes one) is drawn per map."""
+    from ..data import landscapes
+    from .exporter import sample_feeds
+
+    m, n = manifest, CALIBRATION_MAPS + VALIDATION_MAPS + HELD_OUT_MAPS
+    ids = m.get("label_ids")
+    names = [i["name"] for i in m["inputs"]]
+    if "labels" not in names:
+        feeds = [sample_feeds(m, batch=1, seed=s) for s in range(n)]
+    else:
+        if calibration is not None:
+            maps = label_png_maps(calibration, m["height"], m["width"], ids)
+            maps = [maps[i % len(maps)] for i in range(CALIBRATION_MAPS)] + [None] * (n - CALIBRATION_MAPS)
+        elif ids is not None and set(ids) <= set(landscapes.NAMES):
+            maps = [landscapes.layout(s, m["height"], m["width"]).astype(np.int32) for s in range(n)]
+        else:
+            maps = [None] * n
+        feeds = []
+        for s, labels in enumerate(maps):
+            f = sample_feeds(m, batch=1, seed=10_000 + s)  # blocky maps, instance ids, z
+            if labels is not None:
+                f["labels"] = labels[None]
+                if "instance" in f:
+                    f["instance"] = labels[None].copy()
+            feeds.append(f)
+    a, b = CALIBRATION_MAPS, CALIBRATION_MAPS + VALIDATION_MAPS
+    return feeds[:a], feeds[a:b], feeds[b:]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else min(99.0, float(10 * np.log10(255.0**2 / mse)))
+
+
+def fidelity(run: Callable[[dict], np.ndarray], feeds: list[dict], refs: list[np.ndarray]) -> float:
+    """The worst PSNR over the maps, capped at 99 dB (identical images)."""
+    return round(min(_psnr(run(f), r) for f, r in zip(feeds, refs)), 2)
+
+
+def openvino_int8(onnx_path: Path, xml_path: Path, sets, refs, floor: float, say) -> dict:
+    """Quantize with NNCF, reverting the layers that cost the most until the validation maps hold `floor`."""
+    import nncf
+    import openvino as ov
+
+    calib, val, _ = sets
+    val_refs = refs[1]
+    core = ov.Core()
+    model = core.read_model(str(onnx_path))
+
+    def validate(compiled, data) -> float:
+        return min(_psnr(compiled(f)[0], val_refs[i]) for i, f in enumerate(data))
+
+    started = time.perf_counter()
+    say(f"int8: calibrating on {len(calib)} maps, validating on {len(val)} (floor {floor} dB) ...")
+    quantized = nncf.quantize_with_accuracy_control(
+        model,
+        nncf.Dataset(calib),
+        nncf.Dataset(val),
+        validate,
+        max_drop=99.0 - floor,
+        drop_type=nncf.DropType.ABSOLUTE,
+        subset_size=len(calib),
+    )
+    seconds = round(time.perf_counter() - started, 1)
+    ov.save_model(quantized, str(xml_path), compress_to_fp16=False)
+    quantizers = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
+    return {"calibration_seconds": seconds, "fake_quantize_ops": quantizers}
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader over a list of feeds."""
+
+    def __init__(self, feeds: list[dict]):
+        self.it = iter(feeds)
+
+    def get_next(self):
+        return next(self.it, None)
+
+    def rewind(self):  # not needed by MinMax; the API has it
+        pass
+
+
+def onnxruntime_int8(onnx_path: Path, out_path: Path, sets, say) -> dict:
+    """Static QDQ quantization of the convolutions (weights per channel, activations per tensor)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    calib = sets[0]
+    started = time.perf_counter()
+    say(f"int8: calibrating on {len(calib)} maps ...")
+    pre = out_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
+    quantize_static(
+        str(pre),
+        str(out_path),
+        _Reader(calib),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["Conv"],
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    pre.unlink()
+    return {"calibration_seconds": round(time.perf_counter() - started, 1)}
