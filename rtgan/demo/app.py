@@ -37,6 +37,7 @@ class DemoConfig:
     models: tuple[str, ...] = (weights.DEFAULT,)  # the first paints; `m` cycles through the rest
     size: tuple[int, int] | None = None  # (height, width) model directories are exported at; None: their own
     backend: str = "auto"
+    precision: str = "auto"  # auto: bf16 where it measured faster and holds its floor (rtgan.engine.precision)
     segmenter: str = "palette"  # palette | onnx
     seg_model: str | None = None
     seg_mapping: str | None = None
@@ -89,7 +90,9 @@ class Demo:
             raise ConfigError(f"unknown segmenter {config.segmenter!r}; choose palette or onnx")
         if config.headless is False and (problem := display_problem()):  # before minutes of exporting
             raise MissingDependency(f"--window: {problem}; use --headless (writes demo.mp4, snapshots, latency.json)")
-        self.painter = Painter(list(config.models), config.backend, config.threads, log, config.seed, config.size)
+        self.painter = Painter(
+            list(config.models), config.backend, config.threads, log, config.seed, config.size, config.precision
+        )
         engine = self.painter.engine
         self.height, self.width = engine.height, engine.width
         ids = engine.label_ids if engine.label_ids is not None else list(range(engine.num_classes))
@@ -174,7 +177,7 @@ class Demo:
             self._summary,
             self.stats.fps(),
             packet.model,
-            self.painter.engine.backend_name,
+            f"{self.painter.engine.backend_name} {self.painter.engine.precision}",
             self.pipeline.paused.is_set(),
             self.recorder is not None,
             self.painting_mode,
@@ -218,7 +221,7 @@ class Demo:
             window.trackbar("class", len(self.canvas.ids) - 1, 0, self.canvas.select)
         self.window = window
         self.log(
-            f"painting with {self.painter.name} ({self.painter.engine.backend_name}), "
+            f"painting with {self.painter.name} ({self.painter.engine.backend_name} {self.painter.engine.precision}), "
             f"{self.height}x{self.width}; "
             + ("press h for help" if window else f"{frames} frames" if frames else f"{c.seconds:g} s")
         )
@@ -286,6 +289,8 @@ class Demo:
             "dropped": self.pipeline.dropped,
             "model": self.painter.name,
             "backend": self.painter.engine.backend_name,
+            "precision": self.painter.engine.precision,
+            "precision_reason": self.painter.engine.precision_reason,
             "size": [self.height, self.width],
             "source": feed,  # what the feed was: "scene" when no camera was there
             "requested_source": self.config.source,  # null: none given (camera 0, else the scene)

@@ -13,6 +13,8 @@ from ..signature import Signature
 from .backends import BACKENDS
 from .contract import ONNX_FILE
 from .manifest import ArtifactError, installed_version, read_manifest
+from .precision import PRECISIONS
+from .precision import choose as choose_precision
 from .tensorrt import BackendUnavailable
 
 # what "auto" tries, best first, among the backends an artifact can serve (the formats table's order)
@@ -34,6 +36,7 @@ class Engine:
             self._lut[self.label_ids] = True
         self.input_names = [i["name"] for i in manifest["inputs"]]
         self.rng = np.random.default_rng(seed)
+        self.precision, self.precision_reason = manifest.get("precision", "fp32"), "the artifact's precision"
         self._style = None  # the style-encoder session, opened on first use
 
     @classmethod
@@ -44,11 +47,28 @@ class Engine:
         device: str | None = None,
         threads: int | None = None,
         seed: int | None = None,
+        precision: str | None = None,
     ) -> "Engine":
-        """Open an artifact directory written by `rtgan.export`; `backend='auto'` picks the best one that runs here."""
+        """Open an artifact directory written by `rtgan.export`; `backend='auto'` picks the best one that runs here.
+
+        `precision`: None runs the artifact's own; "auto" the fastest that holds its fidelity floor on
+        this CPU (`rtgan.engine.precision`); "fp32" / "bf16" / "int8" ask for one (an error says why
+        it cannot be had). `engine.precision` and `engine.precision_reason` tell what was chosen.
+        """
         directory = Path(path)
         manifest = read_manifest(directory)
         available = available_backends(manifest)
+        if precision not in PRECISIONS:
+            choose_precision(manifest, "", precision)  # the typed error, before any backend loads
+
+        def open_(name: str) -> "Engine":
+            _check_versions(directory, manifest, name)
+            run_at, why = choose_precision(manifest, name, precision)
+            impl = _open(name, directory, dict(manifest, precision=run_at), device, threads)
+            engine = cls(directory, manifest, impl, seed=seed)
+            engine.precision, engine.precision_reason = run_at, why
+            return engine
+
         if backend != "auto":
             backend = get_format(backend).backend
             if backend not in available:
@@ -56,13 +76,11 @@ class Engine:
                     f"{directory} was exported for {manifest['backend']!r}; it can run on "
                     f"{', '.join(available)}, not {backend!r}"
                 )
-            _check_versions(directory, manifest, backend)
-            return cls(directory, manifest, _open(backend, directory, manifest, device, threads), seed=seed)
+            return open_(backend)
         errors = []
         for name in [b for b in _AUTO_ORDER if b in available]:
             try:
-                _check_versions(directory, manifest, name)
-                return cls(directory, manifest, _open(name, directory, manifest, device, threads), seed=seed)
+                return open_(name)
             except (BackendUnavailable, ArtifactError) as e:
                 errors.append(f"{name}: {e}")
         raise BackendUnavailable(f"no backend can run {directory} here:\n  " + "\n  ".join(errors))

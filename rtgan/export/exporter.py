@@ -336,6 +336,14 @@ def export(
                 manifest["target"] = {"device": "cuda", "gpu_arch": meta["compute_capability"]}
                 manifest["plan"] = {k: meta[k] for k in ("library", "version", "plan_bytes", "build_seconds")}
                 files.append(fmt.artifact)
+        if verify and precision == "fp32" and fmt.backend in ("onnxruntime", "openvino"):
+            from ..utils import cpu
+            from ..utils.extras import has_module
+
+            if cpu.has_bf16() and has_module("openvino"):
+                with stage("measure OpenVINO's bf16 inference on this artifact"):
+                    manifest["bf16"] = _measure_bf16(model, tmp / (fmt.artifact if fmt.backend == "openvino"
+                                                                   else ONNX_FILE), manifest)  # fmt: skip
         manifest["files"] = {f: sha256_file(tmp / f) for f in files}
         manifest["export_seconds"] = round(time.perf_counter() - started, 2)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -420,6 +428,31 @@ def _reduce(model, tmp: Path, fmt, precision: str, manifest: dict, floor: float,
             f"{floor} dB: no artifact written (lower it with min_psnr / --min-psnr, or use fp32)"
         )
     return files
+
+
+def _measure_bf16(model: nn.Module, path: Path, manifest: dict, repeats: int = 5) -> dict:
+    """OpenVINO's bf16 inference on an fp32 file: worst PSNR against the PyTorch reference on
+    held-out maps, and its speed against f32 on this CPU (alternating runs, medians), so that
+    `Engine.load(precision="auto")` can choose it where it holds its floor and pays."""
+    import openvino as ov
+
+    from ..engine.backends import openvino_config
+    from ..utils import cpu
+    from . import quantize
+
+    held = quantize.calibration_sets(manifest)[2]
+    refs = [reference_image(model, f) for f in held]
+    core = ov.Core()
+    compiled = {p: core.compile_model(str(path), "CPU", openvino_config(p)) for p in ("fp32", "bf16")}
+    got = quantize.fidelity(lambda f: compiled["bf16"](f)[0], held, refs)
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(repeats):
+        for p, c in compiled.items():
+            start = time.perf_counter()
+            c(held[0])
+            times[p].append(time.perf_counter() - start)
+    speedup = float(np.median(times["fp32"]) / np.median(times["bf16"]))
+    return {"psnr_db_openvino": got, "speedup_openvino": round(speedup, 2), "maps": len(held), "cpu": cpu.summary()}
 
 
 def _export_openvino(onnx_path: Path, xml_path: Path) -> list[str]:

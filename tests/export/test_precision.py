@@ -119,3 +119,70 @@ def test_int8_openvino_on_a_cpu_without_vnni_warns(model, tmp_path, monkeypatch)
     monkeypatch.setenv("RTGAN_CPU_FLAGS", "avx2,fma")
     with pytest.warns(RuntimeWarning, match="no int8 dot-product instructions"):
         Engine.load(out, "openvino")
+
+
+# --- precision="auto": an fp32 artifact runs in bf16 where export measured it faster and faithful
+
+
+def _manifest(psnr_db=58.0, speedup=1.4, precision="fp32"):
+    return {"precision": precision, "bf16": {"psnr_db_openvino": psnr_db, "speedup_openvino": speedup}}
+
+
+@pytest.mark.parametrize(
+    "flags,manifest,backend,want,why",
+    [
+        ("avx512f,avx512_bf16", _manifest(), "openvino", "bf16", "holds 58.0 dB"),
+        ("avx2,fma", _manifest(), "openvino", "fp32", "no bf16 units"),
+        ("amx_bf16", _manifest(psnr_db=40.0), "openvino", "fp32", "bf16 measured 40.0 dB"),
+        ("amx_bf16", _manifest(speedup=1.01), "openvino", "fp32", "only 1.01x"),
+        ("amx_bf16", {"precision": "fp32"}, "openvino", "fp32", "no bf16 measurement"),
+        ("amx_bf16", _manifest(), "onnxruntime", "fp32", "only OpenVINO"),
+        ("amx_bf16", _manifest(precision="int8"), "openvino", "int8", "artifact's precision"),
+    ],
+)
+def test_auto_precision_choice(flags, manifest, backend, want, why, monkeypatch):
+    from rtgan.engine.precision import choose
+
+    monkeypatch.setenv("RTGAN_CPU_FLAGS", flags)
+    got, reason = choose(manifest, backend, "auto")
+    assert got == want and why in reason
+
+
+def test_asking_for_a_precision_that_cannot_be_had_says_why(monkeypatch):
+    from rtgan.engine.precision import choose
+
+    monkeypatch.setenv("RTGAN_CPU_FLAGS", "avx2")
+    with pytest.raises(ConfigError, match="no bf16 units"):
+        choose(_manifest(), "openvino", "bf16")
+    with pytest.raises(ConfigError, match="bf16 runs on OpenVINO only"):
+        choose(_manifest(), "onnxruntime", "bf16")
+    with pytest.raises(ConfigError, match="fp32 artifact cannot run at int8"):
+        choose(_manifest(), "openvino", "int8")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        choose(_manifest(), "openvino", "fp8")
+    assert choose(_manifest(precision="bf16"), "openvino", "fp32")[0] == "fp32"
+
+
+def test_the_shipped_engine_runs_in_bf16_where_it_pays(monkeypatch):
+    shipped = weights.path(weights.DEFAULT) / "engine"
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    assert manifest["bf16"]["psnr_db_openvino"] >= 45  # measured when it was exported
+    labels = landscapes.layout(7, 256, 256)[None].astype(np.int32)
+    exact = Engine.load(shipped, "openvino").run(labels)
+    monkeypatch.setenv("RTGAN_CPU_FLAGS", "avx2,fma")
+    engine = Engine.load(shipped, "openvino", precision="auto")
+    assert engine.precision == "fp32" and "no bf16 units" in engine.precision_reason
+    assert np.array_equal(engine.run(labels), exact)
+    if cpu._proc_flags() & set(cpu.BF16) and manifest["bf16"]["speedup_openvino"] >= 1.05:
+        monkeypatch.delenv("RTGAN_CPU_FLAGS")
+        engine = Engine.load(shipped, "openvino", precision="auto")
+        assert engine.precision == "bf16"
+        assert "bfloat16" in str(engine.backend.model.get_property("INFERENCE_PRECISION_HINT"))
+        assert psnr(engine.run(labels), exact) >= 45
+
+
+@pytest.mark.skipif(not cpu.has_bf16(), reason="this CPU has no bf16 units")
+def test_fp32_exports_record_their_bf16_measurement(model, tmp_path):
+    out = export(model, height=SIZE, width=SIZE, backend="openvino", out=tmp_path / "a", progress=False)
+    measured = json.loads((out / "manifest.json").read_text())["bf16"]
+    assert measured["psnr_db_openvino"] >= 45 and measured["speedup_openvino"] > 0 and measured["cpu"]["bf16"]
