@@ -68,6 +68,7 @@ class Plan:
     repeats: int
     threads: int
     ablation: bool = False
+    precisions: tuple[str, ...] = ("fp32",)  # each backend x each precision it offers (formats table)
 
 
 def _percentiles(times: list[float]) -> dict:
@@ -147,6 +148,7 @@ def plan(
     threads: int | None = None,
     ablation: bool = False,
     models=(),
+    precisions=("fp32",),
 ) -> Plan:
     """Every argument checked, torch-free (sizes come next, in `check_sizes`, which needs PyTorch)."""
     if repeats < 1:
@@ -154,7 +156,15 @@ def plan(
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {threads}")
     subjects = plan_subjects(archs, models, size)
-    return Plan(subjects, check_backends(backends), repeats, threads or os.cpu_count() or 1, ablation)
+    backends = check_backends(backends)
+    precisions = tuple(dict.fromkeys(precisions))
+    for p in precisions:
+        if not any(p in get_format(b).precisions for b in backends):
+            raise ConfigError(f"--precisions {p}: none of the backends {', '.join(backends)} offers it")
+        for b in backends:
+            if p in ("bf16", "int8") and p in get_format(b).precisions:
+                check_can_export(get_format(b), p, verify=False)  # a missing NNCF, before the run
+    return Plan(subjects, backends, repeats, threads or os.cpu_count() or 1, ablation, precisions)
 
 
 def check_sizes(plan: Plan) -> None:
@@ -356,9 +366,15 @@ def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[t
     naive = build("naive", rewrites=Rewrites.none())
     cases.append(("naive ONNX on onnxruntime", {"kind": "engine", "artifact": naive, "backend": "onnxruntime"}))
     for backend in plan.backends:
-        art = build(backend, backend=backend)
-        spec = {"kind": "engine", "artifact": art, "backend": backend, "profile": backend == "onnxruntime"}
-        cases.append((f"rtgan {backend}", spec))
+        for precision in [p for p in plan.precisions if p in get_format(backend).precisions]:
+            if precision in ("bf16", "int8"):  # calibrated and measured on held-out maps, as a user's export
+                art = str(export(model, height=s.height, width=s.width, out=work / f"{backend}-{precision}",
+                                 backend=backend, precision=precision, progress=False))  # fmt: skip
+            else:
+                art = build(f"{backend}-{precision}", backend=backend, precision=precision)
+            spec = {"kind": "engine", "artifact": art, "backend": backend,
+                    "profile": backend == "onnxruntime" and precision == "fp32"}  # fmt: skip
+            cases.append((f"rtgan {backend}" + ("" if precision == "fp32" else f" {precision}"), spec))
     if plan.ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
         for label, rw in [
             ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
@@ -546,6 +562,13 @@ def parser() -> cli.Parser:
         f"(default: {' '.join(DEFAULT_BACKENDS)})",
     )
     cli.add_size(ap, help=f"image size (default: {DEFAULT_SIZE} for --archs, the model's natural size for --model)")
+    ap.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32"],
+        choices=["fp32", "fp16", "bf16", "int8"],
+        help="engine precisions to time on each backend that offers them (bf16, int8: calibrated CPU artifacts)",
+    )
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per case (after one warm-up run)")
     ap.add_argument("--threads", type=int, help=f"threads per case (default: all cores, {os.cpu_count()} here)")
     ap.add_argument("--out", default="out/bench", help="directory for bench.json, bench.md and latency.png")
@@ -578,7 +601,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     archs = args.archs if args.archs is not None else ([] if args.model else list(PRESETS))
     backends = args.backends or DEFAULT_BACKENDS
-    p = plan(archs, backends, cli.size_of(args), args.repeats, args.threads, args.ablation, args.model)
+    p = plan(archs, backends, cli.size_of(args), args.repeats, args.threads, args.ablation, args.model,
+             args.precisions)  # fmt: skip
     out = _out_dir(args.out)
     result = measure(p)
     result["command"] = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])

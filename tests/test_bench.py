@@ -242,3 +242,13 @@ def test_every_bundled_model_benches_by_name(quick, monkeypatch, tmp_path):
     assert [r["speedup_vs_eager"] for r in rows[::3]] == [1.0] * 3  # each against its own eager reference
     engines = [r for r in rows if r["case"] == "rtgan onnxruntime"]
     assert all(r["psnr_db"] >= 30 for r in engines), engines
+
+
+def test_a_precision_no_backend_offers_is_refused_before_the_run():
+    from rtgan.bench import plan
+    from rtgan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--precisions bf16: none of the backends onnxruntime offers it"):
+        plan(["spade"], ["onnxruntime"], precisions=["fp32", "bf16"])
+    p = plan(["spade"], ["openvino", "onnxruntime"], precisions=["fp32", "int8", "int8"])
+    assert p.precisions == ("fp32", "int8")
