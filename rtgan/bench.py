@@ -513,7 +513,9 @@ def plot(result: dict, path: Path) -> None:
             color=["#999999" if r["case"].startswith(("eager", "naive")) else "#2a7ab9" for r in rows],
         )
         for bar, r in zip(bars, rows):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['speedup_vs_eager']:.2f}×", va="center")
+            lossy = isinstance(r.get("psnr_db"), (int, float)) and r["psnr_db"] < 80  # reduced precision
+            label = f" {r['speedup_vs_eager']:.2f}×" + (f", {r['psnr_db']:.0f} dB" if lossy else "")
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center")
         ax.invert_yaxis()
         ax.set_title(f"{subject} {rows[0]['size']}, batch 1")
         ax.set_xlabel("p50 latency (ms), lower is better")
