@@ -28,16 +28,19 @@ def choose(manifest: dict, backend: str, requested: str | None) -> tuple[str, st
     if requested == "auto":
         if own != "fp32" or backend != "openvino":
             return own, "the artifact's precision (only OpenVINO runs an fp32 artifact in bf16)"
-        measured = manifest.get("bf16") or {}
+        measured = manifest.get("bf16")
+        measured = measured if isinstance(measured, dict) else {}  # a hand-edited manifest: as if unmeasured
+        psnr_db, speedup = measured.get("psnr_db_openvino"), measured.get("speedup_openvino")
         problem = cpu.precision_problem("bf16")
         if problem:
             return "fp32", problem
-        if measured.get("psnr_db_openvino", 0) < BF16_FLOOR:
-            why = f"bf16 measured {measured['psnr_db_openvino']} dB" if measured else "no bf16 measurement recorded"
-            return "fp32", f"{why} (floor {BF16_FLOOR} dB)"
-        if measured.get("speedup_openvino", 0) < MIN_SPEEDUP:
-            return "fp32", f"bf16 measured only {measured.get('speedup_openvino')}x as fast as fp32 at export"
-        return "bf16", f"bf16 holds {measured['psnr_db_openvino']} dB and ran {measured['speedup_openvino']}x as fast"
+        if not isinstance(psnr_db, (int, float)) or not isinstance(speedup, (int, float)):
+            return "fp32", f"no bf16 measurement recorded (floor {BF16_FLOOR} dB)"
+        if psnr_db < BF16_FLOOR:
+            return "fp32", f"bf16 measured {psnr_db} dB (floor {BF16_FLOOR} dB)"
+        if speedup < MIN_SPEEDUP:
+            return "fp32", f"bf16 measured only {speedup}x as fast as fp32 at export"
+        return "bf16", f"bf16 holds {psnr_db} dB and ran {speedup}x as fast"
     if requested == "bf16" and own == "fp32" and backend == "openvino":
         problem = cpu.precision_problem("bf16")
         if problem:

@@ -182,3 +182,14 @@ def test_fp32_exports_record_their_bf16_measurement(model, tmp_path):
     out = _export(model, backend="openvino", out=tmp_path / "a")
     measured = json.loads((out / "manifest.json").read_text())["bf16"]
     assert measured["psnr_db_openvino"] >= 45 and measured["speedup_openvino"] > 0 and measured["cpu"]["bf16"]
+
+
+@pytest.mark.parametrize("entry", ["x", [], {"psnr_db_openvino": "58", "speedup_openvino": 2}, None])
+def test_a_malformed_bf16_entry_is_as_if_unmeasured(entry, monkeypatch):
+    from rtgan.engine.precision import choose
+
+    monkeypatch.setenv("RTGAN_CPU_FLAGS", "amx_bf16")
+    assert choose({"precision": "fp32", "bf16": entry}, "openvino", "auto") == (
+        "fp32",
+        "no bf16 measurement recorded (floor 45.0 dB)",
+    )
