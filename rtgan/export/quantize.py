@@ -82,8 +82,10 @@ def calibration_sets(manifest: dict, calibration: str | Path | None = None) -> t
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 99.0 if mse == 0 else min(99.0, float(10 * np.log10(255.0**2 / mse)))
+    """export's PSNR, capped at 99 dB (identical images) so NNCF can take differences of it."""
+    from .exporter import psnr
+
+    return min(99.0, psnr(a, b))
 
 
 def fidelity(run: Callable[[dict], np.ndarray], feeds: list[dict], refs: list[np.ndarray]) -> float:
