@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -56,10 +57,51 @@ def openvino_config(precision: str, threads: int | None = None) -> dict:
     return config
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def fused_graph(core, directory: Path, manifest: dict, precision: str, kernels: bool | None) -> tuple[Path | None, str]:
+    """(the plugin-node graph to run with rtgan's OpenVINO extension, or None; why).
+
+    `kernels` None: where the artifact has one, the extension builds here and export did not measure
+    it slower at this precision; True: required (BackendUnavailable says why not); False: never."""
+    from ..kernels import openvino_ext
+
+    plugins = manifest.get("plugins") if isinstance(manifest.get("plugins"), dict) else {}
+    if kernels is False:
+        return None, "fused kernels off (kernels=False)"
+    why = None
+    if not plugins or not set(plugins.get("nodes", {})) <= set(openvino_ext.OPS):
+        why = "the artifact has no graph of fused CPU kernels (export with plugins=True / --plugins)"
+    else:
+        measured = (plugins.get("openvino") or {}).get(precision)
+        speedup = measured.get("speedup") if isinstance(measured, dict) else None
+        if kernels is None and isinstance(speedup, (int, float)) and speedup < 1:
+            why = f"the fused graph measured {speedup}x the standard one at {precision} when exported"
+    if why is None:
+        try:
+            openvino_ext.add_to(core, log=_stderr)
+        except openvino_ext.ExtensionUnavailable as e:
+            why = f"rtgan's OpenVINO extension is unavailable: {e}"
+    if why is not None:
+        if kernels:
+            raise BackendUnavailable(f"{directory}: {why}")
+        return None, why
+    return directory / plugins["file"], "rtgan's fused CPU kernels (OpenVINO extension)"
+
+
 class OpenVINOBackend:
     name = "openvino"
 
-    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        manifest: dict,
+        device: str | None = None,
+        threads: int | None = None,
+        kernels: bool | None = None,
+    ):
         ov = _require("openvino", "cpu")
         if device not in (None, "cpu"):
             raise BackendUnavailable(f"the openvino backend runs on the CPU, not {device!r}")
@@ -72,7 +114,10 @@ class OpenVINOBackend:
             raise BackendUnavailable(f"{directory} is a bf16 artifact and {problem}; export fp32 or int8")
         if problem:
             warnings.warn(f"{directory}: {problem}", RuntimeWarning, stacklevel=3)
-        self.model = ov.Core().compile_model(str(xml), "CPU", openvino_config(precision, threads))
+        core = ov.Core()
+        fused, self.kernels_reason = fused_graph(core, directory, manifest, precision, kernels)
+        self.kernels = fused is not None
+        self.model = core.compile_model(str(fused or xml), "CPU", openvino_config(precision, threads))
         self.request = self.model.create_infer_request()
         self.device = "cpu"
 

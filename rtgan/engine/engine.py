@@ -48,12 +48,16 @@ class Engine:
         threads: int | None = None,
         seed: int | None = None,
         precision: str | None = None,
+        kernels: bool | None = None,
     ) -> "Engine":
         """Open an artifact directory written by `rtgan.export`; `backend='auto'` picks the best one that runs here.
 
         `precision`: None runs the artifact's own; "auto" the fastest that holds its fidelity floor on
         this CPU (`rtgan.engine.precision`); "fp32" / "bf16" / "int8" ask for one (an error says why
         it cannot be had). `engine.precision` and `engine.precision_reason` tell what was chosen.
+        `kernels`: None runs an artifact's fused CPU kernels (ASAPNet's pixelwise MLP as one OpenVINO
+        op, `rtgan.kernels.openvino_ext`) where they build here and did not measure slower; True
+        requires them, False runs the standard-op graph. `engine.kernels` / `kernels_reason` tell.
         """
         directory = Path(path)
         manifest = read_manifest(directory)
@@ -64,7 +68,9 @@ class Engine:
         def open_(name: str) -> "Engine":
             _check_versions(directory, manifest, name)
             run_at, why = choose_precision(manifest, name, precision)
-            impl = _open(name, directory, dict(manifest, precision=run_at), device, threads)
+            if kernels and name != "openvino":
+                raise BackendUnavailable(f"fused CPU kernels run on OpenVINO, not {name}")
+            impl = _open(name, directory, dict(manifest, precision=run_at), device, threads, kernels)
             engine = cls(directory, manifest, impl, seed=seed)
             engine.precision, engine.precision_reason = run_at, why
             return engine
@@ -88,6 +94,15 @@ class Engine:
     @property
     def backend_name(self) -> str:
         return self.backend.name
+
+    @property
+    def kernels(self) -> bool:
+        """Whether the fused CPU kernels run (see `kernels_reason`)."""
+        return getattr(self.backend, "kernels", False)
+
+    @property
+    def kernels_reason(self) -> str:
+        return getattr(self.backend, "kernels_reason", f"the {self.backend_name} backend runs the standard graph")
 
     def input_spec(self) -> list[dict]:
         return self.manifest["inputs"]
@@ -286,9 +301,11 @@ def _declared(spec, value) -> tuple[np.ndarray, bool]:
     raise ConfigError(f"input {spec.name!r} of kind {spec.kind!r} is not supported by Engine.run yet")
 
 
-def _open(name: str, directory: Path, manifest: dict, device, threads):
+def _open(name: str, directory: Path, manifest: dict, device, threads, kernels=None):
     """The backend `name` on an artifact; a runtime that cannot read the artifact's files is an ArtifactError."""
     try:
+        if name == "openvino":
+            return BACKENDS[name](directory, manifest, device, threads, kernels)
         return BACKENDS[name](directory, manifest, device, threads)
     except RtganError:
         raise

@@ -285,9 +285,19 @@ def export(
 
                 kernel_graph = inference_graph(model, height, width, dataclasses.replace(rewrites, kernels=True))
                 export_plugin_onnx(kernel_graph, tmp / PLUGIN_ONNX_FILE)
+                if compact:
+                    from .onnx import store_exact_fp16
+
+                    store_exact_fp16(tmp / PLUGIN_ONNX_FILE, tmp / PLUGIN_ONNX_FILE)
                 ops = collections.Counter(n["op_type"] for n in plugin_nodes(tmp / PLUGIN_ONNX_FILE))
                 manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": NAMESPACE, "nodes": dict(ops),
                                        "in_plan": fmt.backend == "tensorrt"}  # fmt: skip
+            from ..kernels import openvino_ext
+            from ..utils.extras import has_module
+
+            if verify and fmt.cpu and set(ops) <= set(openvino_ext.OPS) and has_module("openvino"):
+                with stage("measure the fused CPU kernels on OpenVINO against the standard graph"):
+                    manifest["plugins"]["openvino"] = _measure_cpu_kernels(model, tmp, manifest)
         if z is not None and getattr(model, "encoder", None) is not None:
             with stage("export the style encoder"):
                 from .graph import StyleEncoderGraph
@@ -453,6 +463,42 @@ def _measure_bf16(model: nn.Module, path: Path, manifest: dict, repeats: int = 5
             times[p].append(time.perf_counter() - start)
     speedup = float(np.median(times["fp32"]) / np.median(times["bf16"]))
     return {"psnr_db_openvino": got, "speedup_openvino": round(speedup, 2), "maps": len(held), "cpu": cpu.summary()}
+
+
+def _measure_cpu_kernels(model: nn.Module, tmp: Path, manifest: dict, repeats: int = 7) -> dict:
+    """The plugin-node graph on OpenVINO with rtgan's CPU extension: worst PSNR against the PyTorch
+    reference on held-out maps, and its speed against the standard-op graph (alternating runs,
+    medians) at fp32 and, where this CPU has bf16, bf16: what `Engine.load` runs by default."""
+    import openvino as ov
+
+    from ..engine.backends import openvino_config
+    from ..kernels import openvino_ext
+    from ..utils import cpu
+    from . import quantize
+
+    core = ov.Core()
+    try:
+        openvino_ext.add_to(core, log=print)
+    except openvino_ext.ExtensionUnavailable as e:
+        return {"unavailable": str(e)}
+    held = quantize.calibration_sets(manifest)[2]
+    refs = [reference_image(model, f) for f in held]
+    result: dict[str, Any] = {"maps": len(held), "cpu": cpu.summary()}
+    for precision in ["fp32"] + (["bf16"] if cpu.has_bf16() else []):
+        config = openvino_config(precision)
+        graphs = {name: core.compile_model(str(tmp / f), "CPU", config)
+                  for name, f in (("fused", PLUGIN_ONNX_FILE), ("standard", ONNX_FILE))}  # fmt: skip
+        got = quantize.fidelity(lambda f, fused=graphs["fused"]: fused(f)[0], held, refs)
+        times: dict[str, list[float]] = {name: [] for name in graphs}
+        for _ in range(repeats):
+            for name, compiled in graphs.items():
+                start = time.perf_counter()
+                compiled(held[0])
+                times[name].append(time.perf_counter() - start)
+        ms = {name: float(np.median(t)) * 1000 for name, t in times.items()}
+        result[precision] = {"psnr_db": got, "ms": round(ms["fused"], 2), "ms_standard": round(ms["standard"], 2),
+                             "speedup": round(ms["standard"] / ms["fused"], 2)}  # fmt: skip
+    return result
 
 
 def _export_openvino(onnx_path: Path, xml_path: Path) -> list[str]:

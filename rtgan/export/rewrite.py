@@ -294,6 +294,23 @@ class TiledHighResStream(nn.Module):
         return untile(run_mlp(out, layers, first=1), k)
 
 
+class ChannelsLastConv1x1(nn.Module):
+    """A 1x1 convolution as a channels-last matmul, handed on as a permuted view. ASAPNet's fused op
+    reads its MLP parameters channels-last, so this permute and the op's cancel in the exported
+    graph; as a Conv, OpenVINO transposed the (B, P, H/16, W/16) parameters with a reference kernel
+    (12 ms of 38 at 512x512). The weights stay the conv's own (the model reads `weight.dtype`)."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        if conv.kernel_size != (1, 1) or conv.groups != 1:
+            raise ConfigError(f"ChannelsLastConv1x1 replaces a 1x1 convolution, not {conv}")
+        self.weight, self.bias = conv.weight, conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.matmul(x.permute(0, 2, 3, 1), self.weight.flatten(1).t())
+        return (y + self.bias if self.bias is not None else y).permute(0, 3, 1, 2)
+
+
 def apply_rewrites(model: nn.Module, rewrites: Rewrites = DEFAULT) -> nn.Module:
     """Apply `rewrites` to `model` in place (a `frozen_copy`): modules replaced, the forward its own."""
     if rewrites.fold_spectral:
@@ -329,4 +346,7 @@ def apply_rewrites(model: nn.Module, rewrites: Rewrites = DEFAULT) -> nn.Module:
                 else None
             ),
         )
+        layers = getattr(getattr(model, "lowres_stream", None), "model", None)
+        if rewrites.kernels and layers is not None and isinstance(layers[-1], nn.Conv2d):
+            layers[-1] = ChannelsLastConv1x1(layers[-1])  # the parameters, as the fused op reads them
     return model
