@@ -127,3 +127,22 @@ def test_shipped_engine_is_the_shipped_weights_exported(name, tmp_path):
     fresh = Engine.load(fresh, "onnxruntime")
     feeds = sample_feeds(shipped.manifest, batch=2, seed=3)  # z too, for a model that takes one
     assert np.array_equal(shipped.run(**feeds), fresh.run(**feeds))
+
+
+def test_shipped_512_engine_is_the_shipped_weights_exported(tmp_path):
+    """python -m rtgan.export --model landscape-asapnet --backend onnxruntime --size 512x512 --plugins --compact
+    --out rtgan/weights/landscape-asapnet/engine-512x512 --force"""
+    from rtgan import Engine, models
+    from rtgan.export import export, model_digest, sample_feeds
+
+    name = "landscape-asapnet"
+    model = models.load(weights.path(name))
+    shipped = Engine.load(weights.path(name) / "engine-512x512", "onnxruntime")
+    assert shipped.manifest["model_sha256"] == model_digest(model), "the weights changed since the engine was built"
+    assert shipped.manifest["plugins"]["nodes"] == {"AsapPixelMlpExtra": 1}
+    fresh = export(model, height=512, width=512, out=tmp_path / "e", progress=False, compact=True, plugins=True,
+                   verify=False)  # fmt: skip
+    feeds = sample_feeds(shipped.manifest, batch=1, seed=3)
+    assert np.array_equal(shipped.run(**feeds), Engine.load(fresh, "onnxruntime").run(**feeds))
+    for f in ("model.onnx", "model.plugins.onnx"):
+        assert (fresh / f).read_bytes() == (shipped.directory / f).read_bytes(), f

@@ -8,12 +8,14 @@ switching.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +23,17 @@ import numpy as np
 from .. import catalog
 from ..engine import ArtifactError, Engine
 from ..engine.contract import CACHE_ROOT, MANIFEST
+from ..engine.manifest import read_manifest
 from ..errors import ConfigError
 from ..formats import CPU_BACKENDS
 from ..utils.atomic import atomic_write_bytes
-from ..utils.extras import has_module, require
+from ..utils.extras import MissingDependency, has_module, require
+from .imaging import cv2
 from .pipeline import Packet
 
 INDEX = CACHE_ROOT / "demo" / "index.json"
 SHIPPED_ENGINE = "engine"  # a bundled model's exported ONNX engine, in the package beside its weights
+REALTIME_FPS = 30.0  # the demo paints a larger shipped size only where its engine holds this rate
 
 
 def cpu_backend() -> str:
@@ -60,7 +65,8 @@ def open_engine(
     """Open `model` as an engine, exporting (with a progress display) and caching it on first use.
 
     `size` (height, width) is the size a model directory is exported at (default: the size it was
-    trained at); an engine paints its own fixed size, so another `size` is an error. `precision`
+    trained at; for a bundled model, the largest size it ships an engine for that paints at least
+    REALTIME_FPS here, measured); an engine paints its own fixed size, so another `size` is an error. `precision`
     as `Engine.load`'s: "auto" runs an fp32 engine in bf16 where that measured faster and holds 45 dB.
     """
     ref = catalog.resolve(model)
@@ -82,16 +88,17 @@ def open_engine(
                 f"not {size[0]}x{size[1]} (--size is for model directories, which are exported at it)"
             )
         return engine
-    size = tuple(size) if size is not None else ref.natural_size()
+    natural = ref.natural_size()
+    target = cpu_backend() if backend == "auto" else backend
+    shipped = shipped_engines(ref.path) if ref.bundled and target in ("openvino", "onnxruntime") else {}
+    if size is None and len(shipped) > 1 and natural in shipped:
+        return _realtime_engine(shipped, natural, lambda d: Engine.load(d, target, threads=threads,
+                                                                        precision=precision), log)  # fmt: skip
+    size = tuple(size) if size is not None else natural
     if size is None:
         raise ConfigError(f"{model}: its config records no size to paint at; give --size HxW")
-    target = cpu_backend() if backend == "auto" else backend
-    shipped = ref.path / SHIPPED_ENGINE
-    if ref.bundled and (shipped / MANIFEST).is_file() and target in ("openvino", "onnxruntime"):
-        # the engine the package ships beside the weights: no export, and no PyTorch, needed
-        engine = Engine.load(shipped, target, threads=threads, precision=precision)
-        if (engine.height, engine.width) == size:
-            return engine
+    if size in shipped:  # an engine the package ships beside the weights: no export, and no PyTorch, needed
+        return Engine.load(shipped[size], target, threads=threads, precision=precision)
     key = _files_key(ref.path, target, size)
     index = json.loads(INDEX.read_text()) if INDEX.is_file() else {}
     cached = index.get(key)
@@ -107,6 +114,51 @@ def open_engine(
     index[key] = str(artifact)
     atomic_write_bytes(INDEX, json.dumps(index, indent=1).encode())
     return Engine.load(artifact, target, threads=threads, precision=precision)
+
+
+def shipped_engines(path: Path) -> dict[tuple[int, int], Path]:
+    """A bundled model's engines in the package, by (height, width): `engine` (the size it was
+    trained at) and `engine-HxW` (other sizes, with the fused CPU kernels)."""
+    found = {}
+    for directory in sorted(path.glob(f"{SHIPPED_ENGINE}*")):
+        if (directory / MANIFEST).is_file():
+            with contextlib.suppress(ArtifactError, KeyError, TypeError):
+                manifest = read_manifest(directory)
+                found[(int(manifest["height"]), int(manifest["width"]))] = directory
+    return found
+
+
+def paint_rate(engine: Engine, repeats: int = 5) -> float:
+    """Frames per second `engine` paints on this machine now: the median of `repeats` runs on a map
+    of blocks of its classes (label boundaries cost the fused kernels more than flat regions)."""
+    ids = np.asarray(_label_ids(engine), np.int32)
+    y, x = np.mgrid[: engine.height, : engine.width]
+    labels = ids[(y // 40 + x // 56 + (x // 13) % 2) % len(ids)]
+    for _ in range(2):  # warm-up: first runs allocate and tune
+        engine.run(labels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        engine.run(labels)
+        times.append(time.perf_counter() - start)
+    return 1.0 / float(np.median(times))
+
+
+def _realtime_engine(shipped: dict, natural: tuple[int, int], load, log) -> Engine:
+    """The largest shipped engine that paints at least REALTIME_FPS here (measured, a second or
+    two), else the one at the size the model was trained at."""
+    for size in sorted(shipped, key=lambda s: s[0] * s[1], reverse=True):
+        if size[0] * size[1] <= natural[0] * natural[1]:
+            break
+        engine = load(shipped[size])
+        fps = paint_rate(engine)
+        how = f"{engine.backend_name} {engine.precision}" + (", fused kernels" if engine.kernels else "")
+        if fps >= REALTIME_FPS:
+            log(f"painting {size[0]}x{size[1]}: the engine paints {fps:.0f} fps here ({how})")
+            return engine
+        log(f"{size[0]}x{size[1]} paints {fps:.0f} fps here ({how}), below {REALTIME_FPS:.0f}: painting "
+            f"{natural[0]}x{natural[1]} (--size {size[0]}x{size[1]} paints it anyway)")  # fmt: skip
+    return load(shipped[natural])
 
 
 def _export(ref: catalog.ModelRef, backend: str, size: tuple[int, int], key: str, log) -> Path:
@@ -146,6 +198,7 @@ class Painter:
         self.precision = precision
         self.current = 0
         self.engine = open_engine(self.models[0], backend, threads, log, size, precision)
+        self.size = (self.engine.height, self.engine.width)  # the canvas: every model's painting has it
         self.rng = np.random.default_rng(seed)
         self.z = self._sample_z()
         self._lock = threading.Lock()
@@ -172,8 +225,18 @@ class Painter:
             return self._restyle
 
     def _open_next(self, model: str) -> Engine:
-        size = (self.engine.height, self.engine.width)
-        engine = open_engine(model, self.backend, self.threads, self.log, size, self.precision)
+        size = self.size
+        try:
+            engine = open_engine(model, self.backend, self.threads, self.log, size, self.precision)
+        except (ConfigError, MissingDependency) as e:
+            # a bundled model with no engine at the canvas size and no PyTorch to export one: it paints
+            # at its own size, resized to the canvas, rather than leaving the cycle
+            ref = catalog.resolve(model)
+            own = ref.natural_size() if ref.bundled else None
+            if own is None or own == size:
+                raise
+            engine = open_engine(model, self.backend, self.threads, self.log, own, self.precision)
+            self.log(f"{Path(model).name} paints {own[0]}x{own[1]} here, shown at {size[0]}x{size[1]} ({e})")
         if not set(_label_ids(engine)) >= set(_label_ids(self.engine)):
             raise ConfigError(f"it takes other classes than {self.name}, which the canvas and segmenter use")
         return engine
@@ -200,7 +263,16 @@ class Painter:
 
     def __call__(self, packet: Packet) -> Packet:
         self._apply_requests()
-        packet.painting = self.engine.run(packet.labels, z=self.z)
+        own = (self.engine.height, self.engine.width)
+        if own == self.size:
+            packet.painting = self.engine.run(packet.labels, z=self.z)
+        else:  # a model painting at its own size (see _open_next)
+            cv = cv2()
+            rows = np.arange(own[0]) * packet.labels.shape[0] // own[0]  # nearest: ids are not averaged
+            cols = np.arange(own[1]) * packet.labels.shape[1] // own[1]
+            labels = packet.labels[np.ix_(rows, cols)]
+            painting = self.engine.run(labels, z=self.z)
+            packet.painting = cv.resize(painting, self.size[::-1], interpolation=cv.INTER_LINEAR)
         packet.model = self.name
         return packet
 

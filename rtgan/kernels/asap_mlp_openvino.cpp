@@ -54,7 +54,8 @@ struct Plan {
     int num_classes, extra, tile, nfreq;
     std::vector<int> channels;  // [cin, hidden..., 3]
     std::vector<int> offsets;   // each layer's bias offset in a tile's params; its weight follows
-    std::vector<float> cos_t, sin_t;  // (nfreq, tile): cos/sin(2 pi (t mod f) / f), f = tile, tile/2, ..., 2
+    int tpad;                         // the tile rounded up to whole vectors
+    std::vector<float> cos_t, sin_t;  // (nfreq, tpad): cos/sin(2 pi (t mod f) / f), f = tile, tile/2, ..., 2
 };
 
 RTGAN_INLINE vfloat load(const float* p) {
@@ -126,14 +127,11 @@ void run_tile(const Plan& plan, const float* prm, const int32_t* labels, const f
     float* cy = cx + c1 * T;
     const int code0 = nc + E;
     for (int o = 0; o < c1; ++o) {
-        for (int t0 = 0; t0 < T; t0 += G) {  // G positions t at a time (T >= G; else one partial pass)
+        for (int t0 = 0; t0 < T; t0 += G) {  // G positions t at a time
             const int n = std::min(G, T - t0);
             vfloat sx = splat(0.0f), sy = splat(b0[o]);
             for (int j = 0; j < plan.nfreq; ++j) {
-                float cl[G] = {}, sl[G] = {};
-                std::memcpy(cl, &plan.cos_t[j * T + t0], n * sizeof(float));
-                std::memcpy(sl, &plan.sin_t[j * T + t0], n * sizeof(float));
-                const vfloat c = load(cl), s = load(sl);
+                const vfloat c = load(&plan.cos_t[j * plan.tpad + t0]), s = load(&plan.sin_t[j * plan.tpad + t0]);
                 const float* wr = w0 + (code0 + 4 * j) * c1 + o;  // rows: x cos, x sin, y cos, y sin
                 sx += c * wr[0] + s * wr[c1];
                 sy += c * wr[2 * c1] + s * wr[3 * c1];
@@ -303,11 +301,15 @@ protected:
         }
         // as cosine_coords: the angle in float, 2 pi (t mod f) / f
         const float two_pi = float(2.0 * M_PI);
-        for (int f = plan.tile; f > 1; f /= 2)
+        plan.tpad = (plan.tile + G - 1) / G * G;
+        plan.cos_t.assign(size_t(plan.nfreq * plan.tpad), 0.0f);
+        plan.sin_t.assign(size_t(plan.nfreq * plan.tpad), 0.0f);
+        int j = 0;
+        for (int f = plan.tile; f > 1; f /= 2, ++j)
             for (int t = 0; t < plan.tile; ++t) {
                 const float a = two_pi * float(t % f) / float(f);
-                plan.cos_t.push_back(std::cos(a));
-                plan.sin_t.push_back(std::sin(a));
+                plan.cos_t[j * plan.tpad + t] = std::cos(a);
+                plan.sin_t[j * plan.tpad + t] = std::sin(a);
             }
         return plan;
     }
