@@ -315,33 +315,26 @@ protected:
     }
 };
 
-class AsapPixelMlp : public AsapPixelMlpBase {
-public:
-    OPENVINO_OP("AsapPixelMlp", "rtgan");
-    AsapPixelMlp() = default;
-    explicit AsapPixelMlp(const ov::OutputVector& args) : AsapPixelMlpBase(args) { constructor_validate_and_infer_types(); }
-    std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector& args) const override {
-        auto op = std::make_shared<AsapPixelMlp>();
-        op->set_arguments(args);
-        op->num_classes = num_classes, op->channels = channels, op->tile = tile;
-        op->validate_and_infer_types();
-        return op;
-    }
-};
+// the two node types differ only in their name (and whether `extra` is given): one definition
+#define RTGAN_ASAP_OP(Name)                                                                        \
+    class Name : public AsapPixelMlpBase {                                                         \
+    public:                                                                                        \
+        OPENVINO_OP(#Name, "rtgan");                                                               \
+        Name() = default;                                                                          \
+        explicit Name(const ov::OutputVector& args) : AsapPixelMlpBase(args) {                     \
+            constructor_validate_and_infer_types();                                                \
+        }                                                                                          \
+        std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector& args) const override { \
+            auto op = std::make_shared<Name>();                                                    \
+            op->set_arguments(args);                                                               \
+            op->num_classes = num_classes, op->channels = channels, op->tile = tile;               \
+            op->validate_and_infer_types();                                                        \
+            return op;                                                                             \
+        }                                                                                          \
+    };
 
-class AsapPixelMlpExtra : public AsapPixelMlpBase {
-public:
-    OPENVINO_OP("AsapPixelMlpExtra", "rtgan");
-    AsapPixelMlpExtra() = default;
-    explicit AsapPixelMlpExtra(const ov::OutputVector& args) : AsapPixelMlpBase(args) { constructor_validate_and_infer_types(); }
-    std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector& args) const override {
-        auto op = std::make_shared<AsapPixelMlpExtra>();
-        op->set_arguments(args);
-        op->num_classes = num_classes, op->channels = channels, op->tile = tile;
-        op->validate_and_infer_types();
-        return op;
-    }
-};
+RTGAN_ASAP_OP(AsapPixelMlp)
+RTGAN_ASAP_OP(AsapPixelMlpExtra)
 
 }  // namespace rtgan
 
