@@ -27,7 +27,7 @@ from .paint import Canvas
 from .pipeline import Packet, Pipeline, Stats
 from .segment import OnnxSegmenter, PaletteSegmenter, fit_labels, fit_note
 from .sources import CanvasSource, open_source
-from .view import Recorder, Window, compose, display_problem, overlay_lines
+from .view import LabelColours, Recorder, Window, compose, display_problem, overlay_lines
 
 
 @dataclasses.dataclass
@@ -101,6 +101,7 @@ class Demo:
         self.palette = {i: landscapes.PALETTE[i] for i in ids} if landscape else None
         names = {i: landscapes.NAMES[i] for i in ids} if landscape else {i: str(i) for i in ids}
         self.lut = palette_lut(self.palette, max(256, max(ids) + 1))
+        self.colours = LabelColours(self.lut)  # self.lut[labels], faster
         self.live = open_source(
             config.source,
             self.height,
@@ -185,7 +186,7 @@ class Demo:
         # under the panels shown: 2 in paint mode, but 3 for a camera frame still in flight after `p`
         legend = self.canvas.legend(self._legend_width(packet)) if self.painting_mode else None
         scale = self.config.scale if self.window is not None else 1
-        return compose(packet.image, self.lut[packet.labels], packet.painting, lines, legend, self.help, scale)
+        return compose(packet.image, self.colours(packet.labels), packet.painting, lines, legend, self.help, scale)
 
     def _legend_width(self, packet: Packet) -> int:
         self._shown_panels = 2 if packet.image is None else 3

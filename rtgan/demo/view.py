@@ -5,7 +5,9 @@ window with its keys, mouse and trackbars; and the MP4 recorder. Frames here are
 from __future__ import annotations
 
 import os
+import queue
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +65,29 @@ def compose(
     frame = np.concatenate(panels, axis=1)
     if legend is not None:
         frame = np.concatenate([frame, legend], axis=0)
-    frame = frame[..., ::-1]
+    # RGB -> BGR as a new contiguous array (numpy's [..., ::-1] copied is ~20x slower)
+    frame = cv2().cvtColor(frame, cv2().COLOR_RGB2BGR)
     if scale != 1:
         frame = cv2().resize(frame, None, fx=scale, fy=scale, interpolation=cv2().INTER_NEAREST)
-    frame = np.ascontiguousarray(frame)
     if overlay:
         _text(frame, list(overlay), 5 * scale, 13 * scale, scale)
     if help:
         frame = np.concatenate([frame, help_strip(frame.shape[1], scale)], axis=0)
     return frame
+
+
+class LabelColours:
+    """`colours(labels)` == `lut[labels]` (uint8 RGB) for a (n, 3) uint8 lookup table, ~8x faster at
+    512x512: one 4-byte gather per pixel instead of numpy's three-byte row indexing, then a channel drop."""
+
+    def __init__(self, lut: np.ndarray):
+        rgba = np.zeros((len(lut), 4), np.uint8)
+        rgba[:, :3] = lut
+        self.lut, self._packed = lut, rgba.view(np.uint32)[:, 0]
+
+    def __call__(self, labels: np.ndarray) -> np.ndarray:
+        rgba = np.take(self._packed, labels).view(np.uint8).reshape(*labels.shape, 4)
+        return cv2().cvtColor(rgba, cv2().COLOR_RGBA2RGB)
 
 
 def help_strip(width: int, scale: int = 1) -> np.ndarray:
@@ -176,22 +192,33 @@ class Window:
 
 
 class Recorder:
-    """MP4 writer that appears under its final name only when closed (no half-written files)."""
+    """MP4 writer that appears under its final name only when closed (no half-written files).
 
-    def __init__(self, path: str | Path, fps: float):
+    Frames are encoded on a thread of its own (OpenCV releases the GIL while it encodes), through a
+    queue of `backlog` frames: the display loop does not wait for the encoder, and a full queue makes
+    `write` wait, so no frame is dropped. An encoder error is raised by the next `write` or by `close`.
+    """
+
+    def __init__(self, path: str | Path, fps: float, backlog: int = 4):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
         self.fps, self.writer, self.frames = fps, None, 0
+        self._queue: queue.Queue = queue.Queue(backlog)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write(self, frame: np.ndarray) -> None:
-        cv = cv2()
+        self._raise()
         if self.writer is None:
+            cv = cv2()
             h, w = frame.shape[:2]
             self.writer = cv.VideoWriter(str(self.tmp), cv.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self.writer.isOpened():
                 raise OSError(f"{self.path}: OpenCV cannot write MP4 here")
             self.size = (h, w)
+            self._thread = threading.Thread(target=self._encode, name="rtgan-recorder", daemon=True)
+            self._thread.start()
         if frame.shape[:2] != self.size:
             # the frame grows with the legend (p) and the help strip (h); OpenCV would silently drop
             # frames of another size, so pad or cut them to the first frame's (the panels stay at top left)
@@ -199,13 +226,31 @@ class Recorder:
             h, w = min(self.size[0], frame.shape[0]), min(self.size[1], frame.shape[1])
             fitted[:h, :w] = frame[:h, :w]
             frame = fitted
-        self.writer.write(frame)
+        else:
+            frame = frame.copy()  # what it is now is recorded, whatever the caller does with it next
+        self._queue.put(frame)
         self.frames += 1
+
+    def _encode(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.writer.write(frame)
+                except BaseException as e:  # noqa: BLE001 - raised on the caller's thread
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def close(self) -> Path | None:
         if self.writer is None:
             return None
+        self._queue.put(None)
+        self._thread.join()
         self.writer.release()
         self.writer = None
         os.replace(self.tmp, self.path)
+        self._raise()
         return self.path
