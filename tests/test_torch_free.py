@@ -139,7 +139,7 @@ def test_shipped_512_engine_is_the_shipped_weights_exported(tmp_path):
     model = models.load(weights.path(name))
     shipped = Engine.load(weights.path(name) / "engine-512x512", "onnxruntime")
     assert shipped.manifest["model_sha256"] == model_digest(model), "the weights changed since the engine was built"
-    assert shipped.manifest["plugins"]["nodes"] == {"AsapPixelMlpExtra": 1}
+    assert shipped.manifest["plugins"]["nodes"] == {"AsapPixelMlpExtra": 1, "LabelConv3x3": 1}
     fresh = export(model, height=512, width=512, out=tmp_path / "e", progress=False, compact=True, plugins=True,
                    verify=False)  # fmt: skip
     feeds = sample_feeds(shipped.manifest, batch=1, seed=3)

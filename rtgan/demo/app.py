@@ -222,7 +222,8 @@ class Demo:
             window.trackbar("class", len(self.canvas.ids) - 1, 0, self.canvas.select)
         self.window = window
         self.log(
-            f"painting with {self.painter.name} ({self.painter.engine.backend_name} {self.painter.engine.precision}), "
+            f"painting with {self.painter.name} ({self.painter.engine.backend_name} {self.painter.engine.precision}"
+            f"{', fused kernels' if self.painter.engine.kernels else ''}), "
             f"{self.height}x{self.width}; "
             + ("press h for help" if window else f"{frames} frames" if frames else f"{c.seconds:g} s")
         )
@@ -292,6 +293,8 @@ class Demo:
             "backend": self.painter.engine.backend_name,
             "precision": self.painter.engine.precision,
             "precision_reason": self.painter.engine.precision_reason,
+            "kernels": self.painter.engine.kernels,  # the fused CPU kernels ran (kernels_reason: why or why not)
+            "kernels_reason": self.painter.engine.kernels_reason,
             "size": [self.height, self.width],
             "source": feed,  # what the feed was: "scene" when no camera was there
             "requested_source": self.config.source,  # null: none given (camera 0, else the scene)

@@ -289,6 +289,10 @@ def export(
                     from .onnx import store_exact_fp16
 
                     store_exact_fp16(tmp / PLUGIN_ONNX_FILE, tmp / PLUGIN_ONNX_FILE)
+                if fmt.cpu:  # OpenVINO runs it with rtgan's extension: one-hot convolutions as its op too
+                    from .cpu_kernels import fuse_label_convs
+
+                    fuse_label_convs(tmp / PLUGIN_ONNX_FILE)
                 ops = collections.Counter(n["op_type"] for n in plugin_nodes(tmp / PLUGIN_ONNX_FILE))
                 manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": NAMESPACE, "nodes": dict(ops),
                                        "in_plan": fmt.backend == "tensorrt"}  # fmt: skip

@@ -336,11 +336,130 @@ protected:
 RTGAN_ASAP_OP(AsapPixelMlp)
 RTGAN_ASAP_OP(AsapPixelMlpExtra)
 
+// rtgan::LabelConv3x3 (ids, weight[, bias]): a 3x3 convolution, padding 1, stride 1, of the one-hot
+// map of `ids` (B, 1, H, W), int32 or int64 -> float (B, O, H, W). The one-hot map is never built:
+//   out[b][o][y][x] = bias[o] + sum over the taps inside the image of weight[o][ids(y+dy, x+dx)][dy][dx],
+// ids outside [0, K) adding nothing (their one-hot row is zero), as in the graph it replaces
+// (one-hot compare, bool -> float, convolution: at 512x512 most of the first stage's time went to
+// that K-channel map and its layout conversions). A row segment of G pixels whose 3x3 windows all
+// hold one label, away from the border, is one precomputed column sum per output channel.
+class LabelConv3x3 : public ov::op::Op {
+public:
+    OPENVINO_OP("LabelConv3x3", "rtgan");
+    LabelConv3x3() = default;
+    explicit LabelConv3x3(const ov::OutputVector& args) : Op(args) { constructor_validate_and_infer_types(); }
+
+    void validate_and_infer_types() override {
+        const auto t = get_input_element_type(0);
+        NODE_VALIDATION_CHECK(this, t == ov::element::i64 || t == ov::element::i32, "ids must be int32 or int64");
+        NODE_VALIDATION_CHECK(this, get_input_element_type(1) == ov::element::f32, "weight must be float32");
+        const auto& ids = get_input_partial_shape(0);
+        const auto& w = get_input_partial_shape(1);
+        NODE_VALIDATION_CHECK(this, ids.rank().is_static() && ids.rank().get_length() == 4, "ids must be (B, 1, H, W)");
+        NODE_VALIDATION_CHECK(this, w.rank().is_static() && w.rank().get_length() == 4, "weight must be (O, K, 3, 3)");
+        set_output_type(0, ov::element::f32, ov::PartialShape{ids[0], w[0], ids[2], ids[3]});
+    }
+
+    bool visit_attributes(ov::AttributeVisitor&) override { return true; }
+    bool has_evaluate() const override { return true; }
+
+    std::shared_ptr<ov::Node> clone_with_new_inputs(const ov::OutputVector& args) const override {
+        return std::make_shared<LabelConv3x3>(args);
+    }
+
+    bool evaluate(ov::TensorVector& outputs, const ov::TensorVector& inputs) const override {
+        const auto& is = inputs[0].get_shape();
+        const auto& ws = inputs[1].get_shape();
+        if (is.size() != 4 || is[1] != 1 || ws.size() != 4 || ws[2] != 3 || ws[3] != 3)
+            OPENVINO_THROW("LabelConv3x3: ids ", is, " must be (B, 1, H, W) and weight ", ws, " (O, K, 3, 3)");
+        const int64_t B = is[0], H = is[2], W = is[3], O = ws[0], K = ws[1];
+        if (inputs.size() > 2 && inputs[2].get_size() != size_t(O))
+            OPENVINO_THROW("LabelConv3x3: bias must have ", O, " values");
+        outputs[0].set_shape({size_t(B), size_t(O), size_t(H), size_t(W)});
+        const float* w = inputs[1].data<const float>();
+        const float* bias = inputs.size() > 2 ? inputs[2].data<const float>() : nullptr;
+        // table[tap][k][o] and, per label, the sum of its 9 taps (+ bias): an interior uniform window
+        std::vector<float> table(size_t(9 * K * O)), whole(size_t(K * O));
+        for (int64_t o = 0; o < O; ++o)
+            for (int64_t k = 0; k < K; ++k) {
+                float sum = bias ? bias[o] : 0.0f;
+                for (int tap = 0; tap < 9; ++tap) {
+                    const float v = w[(o * K + k) * 9 + tap];
+                    table[(tap * K + k) * O + o] = v;
+                    sum += v;
+                }
+                whole[k * O + o] = sum;
+            }
+        // ids as int32 (the one-hot only tells in-range ids apart: any other value is "no label")
+        std::vector<int32_t> ids(size_t(B * H * W));
+        if (inputs[0].get_element_type() == ov::element::i64) {
+            const int64_t* src = inputs[0].data<const int64_t>();
+            for (size_t i = 0; i < ids.size(); ++i)
+                ids[i] = src[i] >= 0 && src[i] < K ? int32_t(src[i]) : -1;
+        } else {
+            const int32_t* src = inputs[0].data<const int32_t>();
+            for (size_t i = 0; i < ids.size(); ++i)
+                ids[i] = src[i] >= 0 && src[i] < K ? src[i] : -1;
+        }
+        float* out = outputs[0].data<float>();
+        ov::parallel_for(size_t(B * H), [&](size_t row) {
+            const int64_t b = row / H, y = row % H;
+            const int32_t* id = ids.data() + b * H * W;
+            float* dst = out + b * O * H * W + y * W;
+            std::vector<float> acc(static_cast<size_t>(G * O));
+            for (int64_t x0 = 0; x0 < W; x0 += G) {
+                const int64_t n = std::min<int64_t>(G, W - x0);
+                const int32_t k = id[y * W + x0];
+                bool uniform = k >= 0 && y > 0 && y + 1 < H && x0 > 0 && x0 + n < W;
+                for (int64_t dy = -1; dy <= 1 && uniform; ++dy)
+                    for (int64_t x = x0 - 1; x <= x0 + n && uniform; ++x)
+                        uniform = id[(y + dy) * W + x] == k;
+                if (uniform) {
+                    for (int64_t o = 0; o < O; ++o)
+                        std::fill(dst + o * H * W + x0, dst + o * H * W + x0 + n, whole[k * O + o]);
+                    continue;
+                }
+                // mixed windows: per pixel, the rows of its in-image taps summed, G outputs at a time,
+                // then written out channel by channel
+                for (int64_t x = x0; x < x0 + n; ++x) {
+                    const bool inside = y > 0 && y + 1 < H && x > 0 && x + 1 < W;
+                    float* a = acc.data() + (x - x0) * O;
+                    for (int64_t o = 0; o < O; ++o)
+                        a[o] = bias ? bias[o] : 0.0f;
+                    for (int dy = -1; dy <= 1; ++dy)
+                        for (int dx = -1; dx <= 1; ++dx) {
+                            const int64_t yy = y + dy, xx = x + dx;
+                            if (!inside && (yy < 0 || yy >= H || xx < 0 || xx >= W))
+                                continue;
+                            const int32_t kk = id[yy * W + xx];
+                            if (kk < 0)
+                                continue;
+                            const float* t = table.data() + ((dy + 1) * 3 + (dx + 1)) * K * O + kk * O;
+                            int64_t o = 0;
+                            for (; o + G <= O; o += G) {
+                                const vfloat v = load(a + o) + load(t + o);
+                                std::memcpy(a + o, &v, sizeof v);
+                            }
+                            for (; o < O; ++o)
+                                a[o] += t[o];
+                        }
+                }
+                for (int64_t o = 0; o < O; ++o)
+                    for (int64_t p = 0; p < n; ++p)
+                        dst[o * H * W + x0 + p] = acc[p * O + o];
+            }
+        });
+        return true;
+    }
+};
+
 }  // namespace rtgan
 
 OPENVINO_CREATE_EXTENSIONS(std::vector<ov::Extension::Ptr>({
     std::make_shared<ov::OpExtension<rtgan::AsapPixelMlp>>(),
     std::make_shared<ov::OpExtension<rtgan::AsapPixelMlpExtra>>(),
+    std::make_shared<ov::OpExtension<rtgan::LabelConv3x3>>(),
+    std::make_shared<ov::frontend::onnx::OpExtension<rtgan::LabelConv3x3>>("LabelConv3x3", "rtgan"),
     std::make_shared<ov::frontend::onnx::OpExtension<rtgan::AsapPixelMlp>>("AsapPixelMlp", "rtgan"),
     std::make_shared<ov::frontend::onnx::OpExtension<rtgan::AsapPixelMlpExtra>>("AsapPixelMlpExtra", "rtgan"),
 }));

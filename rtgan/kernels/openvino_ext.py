@@ -1,7 +1,7 @@
 """rtgan's OpenVINO CPU extension (`asap_mlp_openvino.cpp`): built on first use, cached, loaded.
 
     path = extension_path()          # compiles once per source x OpenVINO version x compiler
-    core.add_extension(str(path))    # then ONNX nodes rtgan::AsapPixelMlp[Extra] read as CPU ops
+    core.add_extension(str(path))    # then ONNX nodes rtgan::AsapPixelMlp[Extra], LabelConv3x3 read as CPU ops
 
 OpenVINO's wheel ships its headers and libraries, so the only extra need is a C++17 compiler
 (`$CXX`, else c++ / g++ / clang++). Without one, or off Linux x86-64, `ExtensionUnavailable` says
@@ -24,7 +24,7 @@ from ..errors import RtganError
 from ..utils import cpu
 
 SOURCE = Path(__file__).with_name("asap_mlp_openvino.cpp")
-OPS = ("AsapPixelMlp", "AsapPixelMlpExtra")  # the ONNX op types (domain rtgan) the library implements
+OPS = ("AsapPixelMlp", "AsapPixelMlpExtra", "LabelConv3x3")  # the ONNX op types (domain rtgan) it implements
 LIBRARY = "librtgan_openvino.so"
 
 
@@ -76,13 +76,18 @@ def extension_path(log=None) -> Path:
     # -march=native: built for the CPU at hand, so the cache key holds that CPU's features (a cache
     # shared between machines never hands an AVX-512 build to an AVX2 CPU)
     host = " ".join(sorted(cpu._proc_flags()))  # the real flags: -march=native ignores RTGAN_CPU_FLAGS
-    key = hashlib.sha256(SOURCE.read_bytes() + f"{openvino.__version__} {cxx} {root} {host}".encode()).hexdigest()[:16]
+    # RTGAN_MARCH builds for another x86-64 level (x86-64-v3: AVX2, x86-64: SSE2), as on older CPUs
+    march = os.environ.get("RTGAN_MARCH", "native")
+    if not re.fullmatch(r"[\w.-]+", march):
+        raise ExtensionUnavailable(f"RTGAN_MARCH={march!r} is not a -march value")
+    key = f"{openvino.__version__} {cxx} {root} {host} {march}"
+    key = hashlib.sha256(SOURCE.read_bytes() + key.encode()).hexdigest()[:16]
     out = CACHE_ROOT / "kernels" / f"openvino-{key}" / LIBRARY
     if out.is_file():
         return out
     libs = root / "libs"
     command = [
-        cxx, "-std=c++17", "-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC", *_definitions(root),
+        cxx, "-std=c++17", "-O3", f"-march={march}", "-fno-math-errno", "-shared", "-fPIC", *_definitions(root),
         "-Wno-psabi", "-Wno-ignored-attributes",  # vector-extension types in inline helpers: nothing crosses the ABI
         "-I", str(root / "include"), str(SOURCE), "-L", str(libs),
         _library(libs, "libopenvino"), _library(libs, "libopenvino_onnx_frontend"), _library(libs, "libtbb"),

@@ -137,3 +137,86 @@ def test_engine_falls_back_when_the_extension_cannot_build(fused_artifact, tmp_p
         Engine.load(out, "openvino", precision="fp32", kernels=True)
     with pytest.raises(BackendUnavailable, match="run on OpenVINO"):
         Engine.load(out, "onnxruntime", kernels=True)
+
+
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"])  # AVX2 (8-pixel groups) and SSE2 (4)
+def test_op_built_for_older_cpus_matches_reference(core, tmp_path, march):
+    """The library as an AVX2-only or baseline x86-64 machine builds it (`RTGAN_MARCH`), in a process
+    of its own (two builds of the same ops cannot share one)."""
+    import os
+    import subprocess
+    import sys
+
+    labels, params, channels, extra = _case(15, 16, 32, 4, 4, blocky=True)
+    want = asap_mlp_reference(labels, params, 15, channels, 16, extra, uint8=True).numpy()
+    path = _op_model(tmp_path / "op.onnx", 15, channels, 16, 4)
+    np.savez(tmp_path / "feeds.npz", labels=labels.int().numpy(), params=params.permute(0, 2, 3, 1).numpy(),
+             extra=extra.numpy())  # fmt: skip
+    script = f"""
+import numpy as np, openvino as ov
+from rtgan.kernels import openvino_ext
+core = ov.Core(); openvino_ext.add_to(core)
+feeds = dict(np.load({str(tmp_path / "feeds.npz")!r}))
+feeds = {{k: np.ascontiguousarray(v) for k, v in feeds.items()}}
+np.save({str(tmp_path / "got.npy")!r}, core.compile_model({str(path)!r}, "CPU")(feeds)[0])
+"""
+    env = dict(os.environ, RTGAN_MARCH=march)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    diff = np.abs(np.load(tmp_path / "got.npy").astype(int) - want)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+def _label_conv_model(path, bias: bool, dtype):
+    import onnx
+    from onnx import TensorProto, helper
+
+    names = ["ids", "weight"] + (["bias"] if bias else [])
+    types = [dtype, TensorProto.FLOAT, TensorProto.FLOAT]
+    ranks = [4, 4, 1]
+    inputs = [helper.make_tensor_value_info(n, t, [None] * r) for n, t, r in zip(names, types, ranks)]
+    node = helper.make_node("LabelConv3x3", names, ["out"], domain="rtgan")
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [None] * 4)
+    graph = helper.make_graph([node], "op", inputs, [out])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("rtgan", 1)]),
+              str(path))  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    "classes, outputs, bias, int64", [(15, 16, False, True), (9, 5, True, False), (3, 33, True, True)]
+)
+def test_label_conv_is_the_convolution_of_the_one_hot_map(core, tmp_path, classes, outputs, bias, int64):
+    from onnx import TensorProto
+
+    g = torch.Generator().manual_seed(1)
+    b, h, w = 2, 37, 70  # rows and columns off the 16-pixel groups, image borders on every side
+    # wide regions (the one-label fast path) with a band of single pixels, and ids no class has
+    ids = torch.randint(0, classes, (b, 1, h // 6 + 1, w // 20 + 1), generator=g)
+    ids = ids.repeat_interleave(6, 2).repeat_interleave(20, 3)[:, :, :h, :w].contiguous()
+    ids[:, :, 10:13] = torch.randint(-2, classes + 2, (b, 1, 3, w), generator=g)
+    weight = torch.randn(outputs, classes, 3, 3, generator=g)
+    bias_v = torch.randn(outputs, generator=g) if bias else None
+    one_hot = (ids == torch.arange(classes).view(1, -1, 1, 1)).float()  # out-of-range ids: all zero
+    want = torch.nn.functional.conv2d(one_hot, weight, bias_v, padding=1).numpy()
+    dtype = TensorProto.INT64 if int64 else TensorProto.INT32
+    compiled = core.compile_model(str(_label_conv_model(tmp_path / "op.onnx", bias, dtype)), "CPU")
+    feeds = {"ids": ids.numpy().astype(np.int64 if int64 else np.int32), "weight": weight.numpy()}
+    if bias:
+        feeds["bias"] = bias_v.numpy()
+    got = compiled(feeds)[0]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_the_cpu_plugin_graph_has_no_one_hot_convolution_or_argmax(fused_artifact):
+    import onnx
+
+    _, out = fused_artifact
+    graph = onnx.load(str(out / "model.plugins.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert "LabelConv3x3" in ops and "AsapPixelMlpExtra" in ops and "ArgMax" not in ops
+    # the one-hot map no longer feeds anything that runs: its convolution and argmax read the ids
+    producer = {o: n for n in graph.node for o in n.output}
+    assert not any(producer.get(i) is not None and producer[i].op_type == "Cast" and n.op_type == "Conv"
+                   for n in graph.node for i in n.input[:1])  # fmt: skip
