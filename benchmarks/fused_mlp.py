@@ -2,8 +2,8 @@
 
     python benchmarks/fused_mlp.py --out benchmarks/results/fused_mlp
 
-1. The op alone: the full-resolution stream of the bundled landscape-asapnet (its MLP parameters
-   from its own low-res stream on a landscape) as the standard-op graph (one-hot, tiles, matmuls,
+1. The op alone: the full-resolution stream of the bundled landscape-asapnet (its MLP parameters,
+   channels-last, from its own low-res stream on a landscape) as the standard-op graph (one-hot, tiles, matmuls,
    activations, uint8) on ONNX Runtime and OpenVINO, and as the one OpenVINO op, at 256 and 512.
 2. Whole engines: ONNX Runtime fp32 (the standard graph: what every CPU engine was before), OpenVINO
    fp32 / bf16 with the standard graph and with the fused op, at 256x256 and 512x512; their worst
@@ -50,6 +50,8 @@ class Stream(torch.nn.Module):
         self.octaves = model.noise_octaves
 
     def forward(self, ids: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        # params come channels-last, as the engines' last 1x1 convolution writes them for the op
+        params = params.permute(0, 3, 1, 2)
         sem = (ids.long().unsqueeze(1) == torch.arange(self.nc).view(1, -1, 1, 1)).float()
         out = self.stream(sem, noise_map(sem, None, self.noise_nc, self.octaves), params)
         return out if out.dtype == torch.uint8 else to_uint8(out)
@@ -77,6 +79,7 @@ def op_alone(model, size: int, out: Path, repeats: int) -> dict:
     ids = np.vectorize(lut.get)(scene).astype(np.int32)[None]
     with torch.no_grad():
         params = model.lowres_stream(model.prepare(torch.from_numpy(scene.astype(np.int64))[None]))
+        params = params.permute(0, 2, 3, 1).contiguous()
     files = {}
     register_symbolics()
     for name, kernel in (("standard", False), ("fused", True)):
