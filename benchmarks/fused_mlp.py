@@ -28,11 +28,11 @@ import torch
 
 from rtgan import Engine, weights
 from rtgan.data import landscapes
+from rtgan.engine import openvino_ext
 from rtgan.export import export
 from rtgan.export.exporter import psnr, reference_image
 from rtgan.export.plugins import register_symbolics
 from rtgan.export.rewrite import TiledHighResStream, to_uint8
-from rtgan.kernels import openvino_ext
 from rtgan.models import load
 from rtgan.models.asapnet import HighResStream
 from rtgan.models.labels import noise_map

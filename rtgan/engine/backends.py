@@ -66,7 +66,7 @@ def fused_graph(core, directory: Path, manifest: dict, precision: str, kernels: 
 
     `kernels` None: where the artifact has one, the extension builds here and export did not measure
     it slower at this precision; True: required (BackendUnavailable says why not); False: never."""
-    from ..kernels import openvino_ext
+    from . import openvino_ext
 
     plugins = manifest.get("plugins") if isinstance(manifest.get("plugins"), dict) else {}
     if kernels is False:

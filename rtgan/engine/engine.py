@@ -56,7 +56,7 @@ class Engine:
         this CPU (`rtgan.engine.precision`); "fp32" / "bf16" / "int8" ask for one (an error says why
         it cannot be had). `engine.precision` and `engine.precision_reason` tell what was chosen.
         `kernels`: None runs an artifact's fused CPU kernels (ASAPNet's pixelwise MLP as one OpenVINO
-        op, `rtgan.kernels.openvino_ext`) where they build here and did not measure slower; True
+        op, `rtgan.engine.openvino_ext`) where they build here and did not measure slower; True
         requires them, False runs the standard-op graph. `engine.kernels` / `kernels_reason` tell.
         """
         directory = Path(path)

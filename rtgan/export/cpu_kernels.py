@@ -1,4 +1,4 @@
-"""The plugin-node graph of a CPU artifact, made for rtgan's OpenVINO extension (`rtgan.kernels.openvino_ext`).
+"""The plugin-node graph of a CPU artifact, made for rtgan's OpenVINO extension (`rtgan.engine.openvino_ext`).
 
     fuse_label_convs("model.plugins.onnx")   # -> how many convolutions and argmaxes it replaced
 

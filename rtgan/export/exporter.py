@@ -296,7 +296,7 @@ def export(
                 ops = collections.Counter(n["op_type"] for n in plugin_nodes(tmp / PLUGIN_ONNX_FILE))
                 manifest["plugins"] = {"file": PLUGIN_ONNX_FILE, "namespace": NAMESPACE, "nodes": dict(ops),
                                        "in_plan": fmt.backend == "tensorrt"}  # fmt: skip
-            from ..kernels import openvino_ext
+            from ..engine import openvino_ext
             from ..utils.extras import has_module
 
             if verify and fmt.cpu and set(ops) <= set(openvino_ext.OPS) and has_module("openvino"):
@@ -475,8 +475,8 @@ def _measure_cpu_kernels(model: nn.Module, tmp: Path, manifest: dict, repeats: i
     medians) at fp32 and, where this CPU has bf16, bf16: what `Engine.load` runs by default."""
     import openvino as ov
 
+    from ..engine import openvino_ext
     from ..engine.backends import openvino_config
-    from ..kernels import openvino_ext
     from ..utils import cpu
     from . import quantize
 

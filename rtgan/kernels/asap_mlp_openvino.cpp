@@ -14,7 +14,7 @@
 // - pixels go 16 at a time (a row segment of the tile), so each weight is a broadcast operand and
 //   the 16 lanes are 16 pixels: hidden layers are 8 independent accumulator rows per weight load;
 // - tanh, the [-1, 1] -> uint8 scaling and round-half-to-even happen before the only store.
-// Built by rtgan/kernels/openvino_ext.py against the installed OpenVINO with -march=native: the
+// Built by rtgan/engine/openvino_ext.py against the installed OpenVINO with -march=native: the
 // library is compiled on the machine that runs it (and cached per CPU), so the vectors are
 // whatever that CPU has (AVX-512, AVX2, SSE), detected by the compiler, never assumed.
 

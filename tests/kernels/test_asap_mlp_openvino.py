@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from rtgan.engine import openvino_ext
 from rtgan.engine.tensorrt import BackendUnavailable
-from rtgan.kernels import openvino_ext
 from rtgan.kernels.asap_mlp import asap_mlp_reference
 
 ov = pytest.importorskip("openvino")
@@ -154,7 +154,7 @@ def test_op_built_for_older_cpus_matches_reference(core, tmp_path, march):
              extra=extra.numpy())  # fmt: skip
     script = f"""
 import numpy as np, openvino as ov
-from rtgan.kernels import openvino_ext
+from rtgan.engine import openvino_ext
 core = ov.Core(); openvino_ext.add_to(core)
 feeds = dict(np.load({str(tmp_path / "feeds.npz")!r}))
 feeds = {{k: np.ascontiguousarray(v) for k, v in feeds.items()}}

@@ -1,4 +1,4 @@
-"""rtgan's OpenVINO CPU extension (`asap_mlp_openvino.cpp`): built on first use, cached, loaded.
+"""rtgan's OpenVINO CPU extension (`rtgan/kernels/asap_mlp_openvino.cpp`): built on first use, cached, loaded.
 
     path = extension_path()          # compiles once per source x OpenVINO version x compiler
     core.add_extension(str(path))    # then ONNX nodes rtgan::AsapPixelMlp[Extra], LabelConv3x3 read as CPU ops
@@ -19,11 +19,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..engine.contract import CACHE_ROOT
 from ..errors import RtganError
 from ..utils import cpu
+from .contract import CACHE_ROOT
 
-SOURCE = Path(__file__).with_name("asap_mlp_openvino.cpp")
+SOURCE = Path(__file__).parents[1] / "kernels" / "asap_mlp_openvino.cpp"  # beside its reference and tests
 OPS = ("AsapPixelMlp", "AsapPixelMlpExtra", "LabelConv3x3")  # the ONNX op types (domain rtgan) it implements
 LIBRARY = "librtgan_openvino.so"
 
