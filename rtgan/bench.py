@@ -204,7 +204,8 @@ def _case(spec: dict) -> dict:
     else:
         from .engine import Engine
 
-        engine = Engine.load(spec["artifact"], backend=spec["backend"], threads=threads)
+        engine = Engine.load(spec["artifact"], backend=spec["backend"], threads=threads,
+                             precision=spec.get("precision"), kernels=spec.get("kernels"))  # fmt: skip
         run = lambda: engine.run(**feeds)  # noqa: E731  (the inputs its signature declares, by name)
     result = _percentiles(_time(run, spec["repeats"]))
     np.save(spec["image"], run())
@@ -375,6 +376,13 @@ def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[t
             spec = {"kind": "engine", "artifact": art, "backend": backend,
                     "profile": backend == "onnxruntime" and precision == "fp32"}  # fmt: skip
             cases.append((f"rtgan {backend}" + ("" if precision == "fp32" else f" {precision}"), spec))
+        if backend == "openvino" and getattr(getattr(model, "config", None), "arch", None) == "asapnet":
+            # the fused CPU kernels (rtgan.engine.openvino_ext): fp32, and bf16 inference of the same file
+            fused = build("openvino-fused", backend="openvino", plugins=True)
+            for precision in [p for p in plan.precisions if p in ("fp32", "bf16")]:
+                spec = {"kind": "engine", "artifact": fused, "backend": "openvino", "kernels": True,
+                        "precision": precision}  # fmt: skip
+                cases.append(("rtgan openvino fused" + ("" if precision == "fp32" else f" {precision}"), spec))
     if plan.ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
         for label, rw in [
             ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rtgan import bench
@@ -252,3 +253,28 @@ def test_a_precision_no_backend_offers_is_refused_before_the_run():
         plan(["spade"], ["onnxruntime"], precisions=["fp32", "bf16"])
     p = plan(["spade"], ["openvino", "onnxruntime"], precisions=["fp32", "int8", "int8"])
     assert p.precisions == ("fp32", "int8")
+
+
+def test_asapnet_on_openvino_is_also_timed_with_the_fused_cpu_kernels(tmp_path):
+    from rtgan.models import load
+
+    p = bench.plan(models=["landscape-asapnet", "landscape-pix2pixhd"], backends=["openvino"], size=(64, 64))
+    fused = {}
+    for s in p.subjects:
+        model = load(s.path).eval()
+        cases = dict(bench._cases(s, p, model, s.path, tmp_path / s.name))
+        fused[s.name] = {label: spec for label, spec in cases.items() if "fused" in label}
+    assert list(fused["landscape-pix2pixhd"]) == []  # no fused kernels for its graph
+    spec = fused["landscape-asapnet"]["rtgan openvino fused"]
+    assert spec["kernels"] is True and spec["backend"] == "openvino" and spec["precision"] == "fp32"
+    result = bench._case({**spec, "feeds": _feeds(tmp_path, 64), "threads": 1, "repeats": 1,
+                          "image": str(tmp_path / "image.npy")})  # fmt: skip
+    assert result["p50_ms"] > 0 and np.load(tmp_path / "image.npy").shape == (1, 64, 64, 3)
+
+
+def _feeds(tmp: Path, size: int) -> str:
+    from rtgan.data import landscapes
+
+    labels = landscapes.layout(5, size, size).astype(np.int32)[None]
+    np.savez(tmp / "feeds.npz", labels=labels)
+    return str(tmp / "feeds.npz")
