@@ -72,8 +72,11 @@ def fused_graph(core, directory: Path, manifest: dict, precision: str, kernels: 
     if kernels is False:
         return None, "fused kernels off (kernels=False)"
     why = None
-    if not plugins or not set(plugins.get("nodes", {})) <= set(openvino_ext.OPS):
+    other = sorted(set(plugins.get("nodes", {})) - set(openvino_ext.OPS)) if plugins else []
+    if not plugins:
         why = "the artifact has no graph of fused CPU kernels (export with plugins=True / --plugins)"
+    elif other:
+        why = f"its plugin graph holds nodes rtgan's CPU extension does not implement ({', '.join(other)})"
     else:
         measured = (plugins.get("openvino") or {}).get(precision)
         speedup = measured.get("speedup") if isinstance(measured, dict) else None

@@ -220,3 +220,17 @@ def test_the_cpu_plugin_graph_has_no_one_hot_convolution_or_argmax(fused_artifac
     producer = {o: n for n in graph.node for o in n.output}
     assert not any(producer.get(i) is not None and producer[i].op_type == "Cast" and n.op_type == "Conv"
                    for n in graph.node for i in n.input[:1])  # fmt: skip
+
+
+def test_a_plugin_graph_with_nodes_the_extension_lacks_runs_the_standard_graph(tmp_path):
+    from rtgan.engine.backends import fused_graph
+
+    manifest = {"plugins": {"file": "model.plugins.onnx", "nodes": {"SpadeNormDenorm": 12, "LabelConv3x3": 1}}}
+    path, why = fused_graph(ov.Core(), tmp_path, manifest, "fp32", None)
+    assert path is None and "does not implement (SpadeNormDenorm)" in why
+    with pytest.raises(BackendUnavailable, match="SpadeNormDenorm"):
+        fused_graph(ov.Core(), tmp_path, manifest, "fp32", True)
+    slower = {"plugins": {"file": "f", "nodes": {"AsapPixelMlp": 1}, "openvino": {"bf16": {"speedup": 0.8}}}}
+    assert fused_graph(ov.Core(), tmp_path, slower, "bf16", None) == (
+        None, "the fused graph measured 0.8x the standard one at bf16 when exported")  # fmt: skip
+    assert fused_graph(ov.Core(), tmp_path, manifest, "fp32", False) == (None, "fused kernels off (kernels=False)")
