@@ -30,7 +30,9 @@ def _require(module: str, extra: str):
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
-    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+    def __init__(self, directory: Path, manifest: dict, device=None, threads=None, kernels: bool | None = None):
+        if kernels:  # it has no custom ops of rtgan's to run: its wheel ships no headers to build them
+            raise BackendUnavailable("fused CPU kernels run on OpenVINO, not onnxruntime (it runs the standard graph)")
         ort = _require("onnxruntime", "cpu")
         providers = ["CPUExecutionProvider"]
         if device in (None, "cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -68,11 +70,11 @@ def fused_graph(core, directory: Path, manifest: dict, precision: str, kernels: 
     it slower at this precision; True: required (BackendUnavailable says why not); False: never."""
     from . import openvino_ext
 
-    plugins = manifest.get("plugins") if isinstance(manifest.get("plugins"), dict) else {}
     if kernels is False:
         return None, "fused kernels off (kernels=False)"
+    plugins = manifest.get("plugins") if isinstance(manifest.get("plugins"), dict) else {}
+    other = sorted(set(plugins.get("nodes", {})) - set(openvino_ext.OPS))
     why = None
-    other = sorted(set(plugins.get("nodes", {})) - set(openvino_ext.OPS)) if plugins else []
     if not plugins:
         why = "the artifact has no graph of fused CPU kernels (export with plugins=True / --plugins)"
     elif other:
@@ -131,10 +133,13 @@ class OpenVINOBackend:
 class TensorRTBackendAdapter:
     """TensorRT / TensorRT-RTX plans through rtgan.engine.tensorrt (GPU only)."""
 
-    def __init__(self, directory: Path, manifest: dict, device: str | None = None, threads: int | None = None):
+    def __init__(self, directory: Path, manifest: dict, device=None, threads=None, kernels: bool | None = None):
         from .tensorrt import TensorRTBackend, device_compute_capability, probe_cuda
 
         flavor = manifest["backend"]
+        self.kernels = bool((manifest.get("plugins") or {}).get("in_plan"))  # built into the plan, or not
+        if kernels and not self.kernels:
+            raise BackendUnavailable(f"{directory}: this {flavor} plan was built without the kernel plugins")
         self.name, self.device = flavor, "cuda"
         problem = probe_cuda()
         if problem:

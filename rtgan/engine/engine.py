@@ -55,9 +55,10 @@ class Engine:
         `precision`: None runs the artifact's own; "auto" the fastest that holds its fidelity floor on
         this CPU (`rtgan.engine.precision`); "fp32" / "bf16" / "int8" ask for one (an error says why
         it cannot be had). `engine.precision` and `engine.precision_reason` tell what was chosen.
-        `kernels`: None runs an artifact's fused CPU kernels (ASAPNet's pixelwise MLP as one OpenVINO
-        op, `rtgan.engine.openvino_ext`) where they build here and did not measure slower; True
-        requires them, False runs the standard-op graph. `engine.kernels` / `kernels_reason` tell.
+        `kernels`: None runs rtgan's fused kernels where the backend has them (OpenVINO: an artifact's
+        plugin graph with the CPU ops of `rtgan.engine.openvino_ext`, where they build here and did not
+        measure slower; torch: the Triton kernels on CUDA; TensorRT: plugins built into the plan);
+        True requires them, False runs the standard-op graph. `engine.kernels` / `kernels_reason` tell.
         """
         directory = Path(path)
         manifest = read_manifest(directory)
@@ -68,8 +69,6 @@ class Engine:
         def open_(name: str) -> "Engine":
             _check_versions(directory, manifest, name)
             run_at, why = choose_precision(manifest, name, precision)
-            if kernels and name != "openvino":
-                raise BackendUnavailable(f"fused CPU kernels run on OpenVINO, not {name}")
             impl = _open(name, directory, dict(manifest, precision=run_at), device, threads, kernels)
             engine = cls(directory, manifest, impl, seed=seed)
             engine.precision, engine.precision_reason = run_at, why
@@ -301,12 +300,10 @@ def _declared(spec, value) -> tuple[np.ndarray, bool]:
     raise ConfigError(f"input {spec.name!r} of kind {spec.kind!r} is not supported by Engine.run yet")
 
 
-def _open(name: str, directory: Path, manifest: dict, device, threads, kernels=None):
+def _open(name: str, directory: Path, manifest: dict, device, threads, kernels: bool | None = None):
     """The backend `name` on an artifact; a runtime that cannot read the artifact's files is an ArtifactError."""
     try:
-        if name == "openvino":
-            return BACKENDS[name](directory, manifest, device, threads, kernels)
-        return BACKENDS[name](directory, manifest, device, threads)
+        return BACKENDS[name](directory, manifest, device, threads, kernels)
     except RtganError:
         raise
     except Exception as e:  # onnxruntime's InvalidProtobuf, OpenVINO's RuntimeError, a truncated plan, ...

@@ -444,6 +444,18 @@ def _reduce(model, tmp: Path, fmt, precision: str, manifest: dict, floor: float,
     return files
 
 
+def _alternating_medians(compiled: dict, feeds: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each compiled model on `feeds`, runs alternating between them (the
+    machine's noise hits all alike)."""
+    times: dict[str, list[float]] = {name: [] for name in compiled}
+    for _ in range(repeats):
+        for name, run in compiled.items():
+            start = time.perf_counter()
+            run(feeds)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def _measure_bf16(model: nn.Module, path: Path, manifest: dict, repeats: int = 5) -> dict:
     """OpenVINO's bf16 inference on an fp32 file: worst PSNR against the PyTorch reference on
     held-out maps, and its speed against f32 on this CPU (alternating runs, medians), so that
@@ -459,13 +471,8 @@ def _measure_bf16(model: nn.Module, path: Path, manifest: dict, repeats: int = 5
     core = ov.Core()
     compiled = {p: core.compile_model(str(path), "CPU", openvino_config(p)) for p in ("fp32", "bf16")}
     got = quantize.fidelity(lambda f: compiled["bf16"](f)[0], held, refs)
-    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    for _ in range(repeats):
-        for p, c in compiled.items():
-            start = time.perf_counter()
-            c(held[0])
-            times[p].append(time.perf_counter() - start)
-    speedup = float(np.median(times["fp32"]) / np.median(times["bf16"]))
+    seconds = _alternating_medians(compiled, held[0], repeats)
+    speedup = seconds["fp32"] / seconds["bf16"]
     return {"psnr_db_openvino": got, "speedup_openvino": round(speedup, 2), "maps": len(held), "cpu": cpu.summary()}
 
 
@@ -493,13 +500,7 @@ def _measure_cpu_kernels(model: nn.Module, tmp: Path, manifest: dict, repeats: i
         graphs = {name: core.compile_model(str(tmp / f), "CPU", config)
                   for name, f in (("fused", PLUGIN_ONNX_FILE), ("standard", ONNX_FILE))}  # fmt: skip
         got = quantize.fidelity(lambda f, fused=graphs["fused"]: fused(f)[0], held, refs)
-        times: dict[str, list[float]] = {name: [] for name in graphs}
-        for _ in range(repeats):
-            for name, compiled in graphs.items():
-                start = time.perf_counter()
-                compiled(held[0])
-                times[name].append(time.perf_counter() - start)
-        ms = {name: float(np.median(t)) * 1000 for name, t in times.items()}
+        ms = {name: t * 1000 for name, t in _alternating_medians(graphs, held[0], repeats).items()}
         result[precision] = {"psnr_db": got, "ms": round(ms["fused"], 2), "ms_standard": round(ms["standard"], 2),
                              "speedup": round(ms["standard"] / ms["fused"], 2)}  # fmt: skip
     return result

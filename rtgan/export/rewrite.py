@@ -346,7 +346,7 @@ def apply_rewrites(model: nn.Module, rewrites: Rewrites = DEFAULT) -> nn.Module:
                 else None
             ),
         )
-        layers = getattr(getattr(model, "lowres_stream", None), "model", None)
-        if rewrites.kernels and layers is not None and isinstance(layers[-1], nn.Conv2d):
-            layers[-1] = ChannelsLastConv1x1(layers[-1])  # the parameters, as the fused op reads them
+    layers = getattr(getattr(model, "lowres_stream", None), "model", None)  # ASAPNet's parameter head
+    if rewrites.kernels and layers is not None and isinstance(layers[-1], nn.Conv2d):
+        layers[-1] = ChannelsLastConv1x1(layers[-1])  # the parameters, as the fused op reads them
     return model

@@ -112,8 +112,8 @@ RTGAN_INLINE void dense(const vfloat* in, int cin, const float* w, const float* 
 }
 
 // One tile of one image. `prm` its P parameters; labels/extra/out point at the image's origin.
-void run_tile(const Plan& plan, const float* prm, const int32_t* labels, const float* extra,
-                           uint8_t* out, int64_t H, int64_t W, int hl, int wl) {
+void run_tile(const Plan& plan, const float* prm, const int32_t* labels, const float* extra, uint8_t* out,
+              int64_t H, int64_t W, int hl, int wl) {
     const int T = plan.tile, nc = plan.num_classes, E = plan.extra, L = int(plan.channels.size()) - 1;
     const int c1 = plan.channels[1];
     const float* b0 = prm + plan.offsets[0];
