@@ -54,6 +54,27 @@ _ASAP_FACADES = dict(
 _LANDSCAPE = dict(label_nc=len(LANDSCAPE_IDS), label_ids=LANDSCAPE_IDS)
 _LANDSCAPE_SIZE = dict(crop_size=256, aspect_ratio=1.0)
 _P2PHD_CITY = dict(label_nc=35, no_instance=False, n_downsample_global=4, n_blocks_global=9, norm="instance")
+# Released pix2pix / CycleGAN generators (scripts/download_{pix2pix,cyclegan}_model.sh of
+# junyanz/pytorch-CycleGAN-and-pix2pix): every CycleGAN one is resnet_9blocks + instance norm
+# without dropout (`test.py --model test --no_dropout`); every pix2pix one unet_256 + batch norm +
+# dropout, run by the default test.py with per-image batch statistics (and random dropout, off here).
+_CYCLEGAN = dict(netG="resnet_9blocks", norm="instance", no_dropout=True)
+_PIX2PIX = dict(netG="unet_256", norm="batch", no_dropout=False, bn_mode="per_image")
+_CYCLEGAN_RELEASES = {
+    "style-monet": ("style_monet", "photo -> Monet painting"),
+    "style-vangogh": ("style_vangogh", "photo -> Van Gogh painting"),
+    "style-ukiyoe": ("style_ukiyoe", "photo -> Ukiyo-e print"),
+    "style-cezanne": ("style_cezanne", "photo -> Cezanne painting"),
+    "monet2photo": ("monet2photo", "Monet painting -> photo"),
+    "horse2zebra": ("horse2zebra", "horse -> zebra"),
+    "zebra2horse": ("zebra2horse", "zebra -> horse"),
+}
+_PIX2PIX_RELEASES = {
+    "facades-label2photo": ("facades_label2photo", "CMP Facades label rendering -> facade photo"),
+    "edges2shoes": ("edges2shoes", "edge map -> shoe photo"),
+    "map2sat": ("map2sat", "Google map -> aerial photo"),
+    "sat2map": ("sat2map", "aerial photo -> Google map"),
+}
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -212,6 +233,60 @@ PRESETS: dict[str, Preset] = {
             "slim pix2pixHD global generator for the procedural landscapes, 256x256",
             "rtgan (trained here)",
             notes="bilinear resize-conv decoder; trained at 256×256",
+        ),
+        Preset(
+            "sketch2landscape-pix2pix",
+            "pix2pix",
+            # slim (ngf 16: ~0.4 GMAC at 256x256, real time on two CPU cores); no dropout, so that a
+            # webcam frame paints the same every time; batch norm with per-image statistics, which
+            # at batch 1 is what training saw (rtgan.train's recipe of the same name)
+            {"netG": "unet_256", "ngf": 16, "norm": "batch", "no_dropout": True, "bn_mode": "per_image"},
+            "slim pix2pix U-Net: a pencil sketch of a landscape (rtgan.data.sketches) -> a painted landscape, 256x256",
+            "rtgan (trained here)",
+            notes="hold a drawing up to the camera; trained on rendered sketches",
+        ),
+        # image -> image (rtgan/models/pix2pix.py), 256x256 like the releases
+        *(
+            Preset(
+                f"cyclegan-{name}",
+                "cyclegan",
+                _CYCLEGAN,
+                f"CycleGAN {domains}, 256x256 RGB (ResNet 9 blocks)",
+                f"junyanz/pytorch-CycleGAN-and-pix2pix {release} (latest_net_G.pth)",
+                notes=domains,
+            )
+            for name, (release, domains) in _CYCLEGAN_RELEASES.items()
+        ),
+        *(
+            Preset(
+                f"pix2pix-{name}",
+                "pix2pix",
+                _PIX2PIX,
+                f"pix2pix {domains}, 256x256 RGB (U-Net 256)",
+                f"junyanz/pytorch-CycleGAN-and-pix2pix {release} (latest_net_G.pth)",
+                notes=f"{domains}; per-image batch norm as test.py; dropout off unless `dropout_seed`",
+            )
+            for name, (release, domains) in _PIX2PIX_RELEASES.items()
+        ),
+        Preset(
+            "munit-edges2shoes",
+            "munit",
+            dict(
+                dim=64,
+                mlp_dim=256,
+                style_dim=8,
+                activ="relu",
+                n_downsample=2,
+                n_res=4,
+                pad_type="reflect",
+                input_dim_a=3,
+                input_dim_b=3,
+                new_size=256,
+                a2b=True,
+            ),  # fmt: skip
+            "MUNIT on edges2shoes: edge map -> shoe photo, 256x256, style code sampled N(0, I) or from a shoe",
+            "NVlabs/MUNIT configs/edges2shoes_folder.yaml (gen_*.pt)",
+            notes="`a2b=False` paints edges from shoes; sides multiples of 4",
         ),
         # noise -> image (rtgan/models/classic.py), at the reference scripts' defaults
         Preset(

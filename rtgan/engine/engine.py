@@ -204,7 +204,8 @@ class Engine:
         unknown = sorted(set(given) - {i.name for i in sig.inputs})
         if unknown:
             raise InputError(f"unknown input(s) {', '.join(unknown)}; this engine takes {self._takes()}")
-        arrays = {name: _declared(sig.input(name), value) for name, value in given.items()}
+        size = (self.height, self.width)
+        arrays = {name: _declared(sig.input(name), value, size) for name, value in given.items()}
         batches = {name: a.shape[0] for name, (a, _) in arrays.items()}
         if len(set(batches.values())) > 1:
             raise InputError(f"inputs disagree on the batch size: {batches}")
@@ -278,9 +279,20 @@ def _array(value, what: str) -> np.ndarray:
         raise InputError(f"{what} is not a rectangular array: {e}") from None
 
 
-def _declared(spec, value) -> tuple[np.ndarray, bool]:
-    """One declared input, checked: (batched array, whether it was given as a single sample)."""
+def _declared(spec, value, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """One declared input, checked: (batched array, whether it was given as a single sample).
+    `size`: the engine's (height, width), which an image input must have (the engine does not resize:
+    a silent resize would change what the model sees; the demo fits frames itself)."""
     a = _array(value, spec.name)
+    if spec.kind == "image":
+        if a.dtype != np.uint8:
+            raise InputError(f"{spec.name} must be a uint8 RGB image, got dtype {a.dtype}")
+        if a.ndim not in (3, 4) or a.shape[-3:] != (*size, 3):
+            raise InputError(
+                f"{spec.name} must be (H, W, 3) or (B, H, W, 3) uint8 RGB with H, W = {size[0]}, {size[1]} "
+                f"(this engine's fixed size), got shape {a.shape}"
+            )
+        return np.ascontiguousarray(a.reshape(-1, *size, 3)), a.ndim == 3
     if spec.kind == "class":
         if not np.issubdtype(a.dtype, np.integer) or a.ndim > 1:
             raise InputError(

@@ -55,7 +55,8 @@ def parser() -> cli.Parser:
     out.add_argument(
         "--calibration",
         metavar="DIR",
-        help="bf16/int8: a folder of label-id PNGs to calibrate on (default: the model's own label space)",
+        help="bf16/int8: a folder of label-id PNGs (image-in models: RGB images) to calibrate on "
+        "(default: the model's own label space; rendered landscapes for image-in models)",
     )
     out.add_argument("--compute-capability", metavar="SMxx", help="TensorRT-RTX offline target, e.g. SM86")
     out.add_argument("--max-batch", type=int, help="largest batch a TensorRT plan takes (default: 4)")
@@ -104,7 +105,7 @@ def check(args) -> dict:
     if (args.min_psnr is not None or args.calibration is not None) and args.precision not in ("bf16", "int8"):
         raise ConfigError("--min-psnr and --calibration apply to --precision bf16 or int8")
     if args.calibration is not None and not Path(args.calibration).is_dir():
-        raise ConfigError(f"--calibration {args.calibration}: no such folder (a folder of label-id PNGs)")
+        raise ConfigError(f"--calibration {args.calibration}: no such folder (of label-id PNGs, or images)")
     if args.max_batch is not None and args.max_batch < 1:
         raise ConfigError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.out is not None:

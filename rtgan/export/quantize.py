@@ -49,17 +49,48 @@ def label_png_maps(directory: str | Path, height: int, width: int, ids: list[int
     return maps
 
 
+def rgb_images(directory: str | Path, height: int, width: int) -> list[np.ndarray]:
+    """The images of `directory` (PNG / JPEG) as (H, W, 3) uint8 RGB of the engine's size."""
+    import cv2
+
+    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not files:
+        raise ConfigError(f"--calibration {directory}: no .png or .jpg images there")
+    images = []
+    for f in files:
+        im = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if im is None:
+            raise ConfigError(f"--calibration {f}: not a readable image")
+        images.append(cv2.resize(cv2.cvtColor(im, cv2.COLOR_BGR2RGB), (width, height), interpolation=cv2.INTER_AREA))
+    return images
+
+
 def calibration_sets(manifest: dict, calibration: str | Path | None = None) -> tuple[list, list, list]:
     """(calibration, validation, held-out) lists of engine feeds (batch 1): the user's label PNGs when
     given, else landscape layouts for a model on the landscape classes, else blocky random maps of
-    the model's ids. z (when the model takes one) is drawn per map."""
+    the model's ids. z (when the model takes one) is drawn per map. An image-in model calibrates on
+    the user's images, else on rendered landscapes (photo-like, not noise: int8 ranges follow them)."""
     from ..data import landscapes
     from .exporter import sample_feeds
 
     m, n = manifest, CALIBRATION_MAPS + VALIDATION_MAPS + HELD_OUT_MAPS
     ids = m.get("label_ids")
     names = [i["name"] for i in m["inputs"]]
-    if "labels" not in names:
+    image = next((i["name"] for i in m.get("signature", {}).get("inputs", []) if i.get("kind") == "image"), None)
+    if image is not None:
+        h, w = m["height"], m["width"]
+        if calibration is not None:
+            own = rgb_images(calibration, h, w)
+            pictures = [own[i % len(own)] for i in range(CALIBRATION_MAPS)]
+        else:
+            pictures = [landscapes.render(s, h, w)[1] for s in range(CALIBRATION_MAPS)]
+        pictures += [landscapes.render(s, h, w)[1] for s in range(CALIBRATION_MAPS, n)]  # never the user's
+        feeds = []
+        for s, picture in enumerate(pictures):
+            f = sample_feeds(m, batch=1, seed=10_000 + s)
+            f[image] = np.ascontiguousarray(picture[None])
+            feeds.append(f)
+    elif "labels" not in names:
         feeds = [sample_feeds(m, batch=1, seed=s) for s in range(n)]
     else:
         if calibration is not None:

@@ -14,6 +14,7 @@ from .classic import (
 from .init import init_weights
 from .io import load, save
 from .official import load_official, read_state_dict
+from .pix2pix import CycleGANConfig, Pix2PixConfig, ResnetGenerator, UnetGenerator
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
 from .presets import PRESETS, Preset, get_model, get_preset, list_presets
 from .registry import ARCHITECTURES, build, make_config
@@ -26,18 +27,22 @@ __all__ = [
     "CGANConfig",
     "CGANGenerator",
     "ConvEncoder",
+    "CycleGANConfig",
     "DCGANConfig",
     "DCGANGenerator",
     "InfoGANConfig",
     "InfoGANGenerator",
     "PRESETS",
+    "Pix2PixConfig",
     "Pix2PixHDConfig",
     "Pix2PixHDGenerator",
     "Preset",
     "PyTorchGANDCGANConfig",
     "PyTorchGANDCGANGenerator",
+    "ResnetGenerator",
     "SPADEConfig",
     "SPADEGenerator",
+    "UnetGenerator",
     "build",
     "get_model",
     "get_preset",

@@ -24,8 +24,8 @@ from .registry import build, check_arch, make_config
 Shapes = dict[str, tuple[int, ...]]
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A state dict from a `.pth` file, without running any pickled code."""
+def _load_pth(path: str | os.PathLike):
+    """The object in a `.pth` file, loaded weights-only (no pickled code runs); not yet checked."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -40,6 +40,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): {type(e).__name__}: {e}"
         ) from None
+    return state
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from a `.pth` file, without running any pickled code."""
+    path = os.fspath(path)
+    state = _load_pth(path)
     if isinstance(state, Mapping) and "state_dict" in state:
         if not isinstance(state["state_dict"], Mapping):
             raise CheckpointError(
@@ -232,6 +239,40 @@ def _pix2pixhd_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     return hints + _input_hint("model.1.weight", expected, got, config)
 
 
+def _pix2pix_hints(expected: Shapes, got: Shapes, config) -> list[str]:
+    """pix2pix / CycleGAN: which netG, norm, dropout, ngf and channel counts the checkpoint's keys show."""
+    hints = []
+    unet = lambda s: "model.model.0.weight" in s
+    if unet(got) != config.unet:
+        hints.append(f"netG: the checkpoint is a {'U-Net (unet_256/unet_128)' if unet(got) else 'ResNet generator'}")
+    elif unet(got):
+        levels = lambda s: max((k.split(".").count("model") - 1 for k in s), default=0)  # model.model.1.model.3...
+        if levels(got) != levels(expected):
+            hints.append(f"netG: the checkpoint's U-Net has {levels(got)} levels (unet_256: 8, unet_128: 7)")
+    else:
+        blocks = lambda s: len({m.group(1) for k in s if (m := re.match(r"model\.(\d+)\.conv_block", k))})
+        if blocks(got) != blocks(expected):
+            hints.append(f"netG: the checkpoint has {blocks(got)} residual blocks (resnet_{blocks(got)}blocks)")
+        # with dropout a block's second conv is conv_block.6 (a 4-D weight); without, .6 is its norm
+        conv6 = lambda s: any(re.match(r"model\.\d+\.conv_block\.6\.weight$", k) and len(s[k]) == 4 for k in s)
+        if conv6(got) and not conv6(expected):
+            hints.append("no_dropout: the checkpoint was trained with dropout (conv_block.6): pass no_dropout=False")
+        elif conv6(expected) and not conv6(got) and any(".conv_block.5.weight" in k for k in got):
+            hints.append("no_dropout: the checkpoint was trained without dropout (conv_block.5): pass no_dropout=True")
+    first, norm = ("model.model.1.model.1", "model.model.1.model.2") if unet(got) else ("model.1", "model.2")
+    got_norm = "batch" if f"{norm}.weight" in got else "instance" if f"{first}.bias" in got else "none"
+    if f"{first}.weight" in got and got_norm != config.norm:
+        why = {"batch": "batch-norm weights", "instance": "conv biases and no norm weights", "none": "no conv biases"}
+        hints.append(f"norm: the checkpoint's layers have {why[got_norm]}: pass norm={got_norm!r}")
+    head = "model.model.0.weight" if unet(got) else "model.1.weight"
+    if head in got and head in expected and got[head] != expected[head]:
+        hints.append(
+            f"ngf/input_nc: the checkpoint's first conv maps {got[head][1]} -> {got[head][0]} channels, "
+            f"these options {expected[head][1]} -> {expected[head][0]}"
+        )
+    return hints
+
+
 # classic noise -> image families (classic.py): the first key of each family's checkpoints
 _CLASSIC_FAMILY = {"main.0.weight": "dcgan", "label_emb.weight": "cgan", "l1.0.weight": "dcgan-pytorch-gan/infogan"}
 
@@ -278,10 +319,41 @@ def _classic_hints(expected: Shapes, got: Shapes, config) -> list[str]:
     return hints
 
 
+def drop_stale_instance_norm_buffers(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Remove from `state` the running statistics of instance norms that keep none, warning once.
+
+    Files saved by the 2018 pix2pix/CycleGAN code (all released CycleGAN models) hold
+    `running_mean`, `running_var` and `num_batches_tracked` for every InstanceNorm2d; the official
+    loader drops them too. Only those keys, with their shapes, are dropped; anything else stays
+    for the strict check to report.
+    """
+    shapes = {"running_mean": lambda m: (m.num_features,), "running_var": lambda m: (m.num_features,),
+              "num_batches_tracked": lambda m: ()}  # fmt: skip
+    stale = [
+        f"{name}.{buf}"
+        for name, m in model.named_modules()
+        # a layer with affine weights in the file is a batch norm there: left for the strict check
+        if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats and f"{name}.weight" not in state
+        for buf, shape in shapes.items()
+        if f"{name}.{buf}" in state and tuple(state[f"{name}.{buf}"].shape) == shape(m)
+    ]
+    for k in stale:
+        del state[k]
+    if stale:
+        warnings.warn(
+            f"{what}: ignored {len(stale)} InstanceNorm running-statistics buffers "
+            f"({len({k.rpartition('.')[0] for k in stale})} layers): written by the 2018 official code, "
+            "never used by instance norm without running statistics (the official loader drops them too)",
+            stacklevel=3,
+        )
+
+
 _HINTS = {
     "spade": _spade_hints,
     "asapnet": _asapnet_hints,
     "pix2pixhd": _pix2pixhd_hints,
+    "pix2pix": _pix2pix_hints,
+    "cyclegan": _pix2pix_hints,
     **dict.fromkeys(("dcgan", "dcgan-pytorch-gan", "cgan", "infogan"), _classic_hints),
 }
 
@@ -315,7 +387,14 @@ def load_official(
     if encoder is not None and not getattr(config, "use_vae", False):
         raise ConfigError("an encoder checkpoint was given but the options have use_vae=False")
     model = build(config)
+    if arch == "munit":  # gen_*.pt: {'a': gen_a.state_dict(), 'b': gen_b.state_dict()}
+        from .munit import munit_state_dict
+
+        model.load_state_dict(munit_state_dict(_load_pth(weights), config, what=os.fspath(weights)), strict=True)
+        return model.eval()
     state = read_state_dict(weights)
+    if arch in ("pix2pix", "cyclegan"):
+        drop_stale_instance_norm_buffers(model, state, os.fspath(weights))
     expected = {k: v for k, v in state_shapes(model.state_dict()).items() if not k.startswith("encoder.")}
     got = state_shapes(state)
     check_keys(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
@@ -19,13 +19,20 @@ from .classic import (
     PyTorchGANDCGANGenerator,
 )
 from .config import GeneratorConfig
+from .munit import MUNITConfig, MUNITGenerator
+from .pix2pix import CycleGANConfig, Pix2PixConfig, Pix2PixGenerator
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
 from .spade import SPADEConfig, SPADEGenerator
 
-ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], type[nn.Module]]] = {
+# config class, and the module class (or builder) that takes it
+ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], Callable[..., nn.Module]]] = {
     "spade": (SPADEConfig, SPADEGenerator),
     "asapnet": (ASAPNetConfig, ASAPNetGenerator),
     "pix2pixhd": (Pix2PixHDConfig, Pix2PixHDGenerator),
+    # image -> image (rtgan/models/pix2pix.py): the same generators, different defaults
+    "pix2pix": (Pix2PixConfig, Pix2PixGenerator),
+    "cyclegan": (CycleGANConfig, Pix2PixGenerator),
+    "munit": (MUNITConfig, MUNITGenerator),  # NVlabs/MUNIT: the AdaINGen pair of a gen_*.pt file
     # noise -> image (rtgan/models/classic.py); the two DCGANs are different architectures
     "dcgan": (DCGANConfig, DCGANGenerator),  # pytorch/examples
     "dcgan-pytorch-gan": (PyTorchGANDCGANConfig, PyTorchGANDCGANGenerator),  # eriklindernoren/PyTorch-GAN

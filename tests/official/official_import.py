@@ -1,8 +1,9 @@
 """Import generator code from local checkouts of the official repositories, for differential tests.
 
 The repositories are never vendored: point RTGAN_OFFICIAL_DIR at a folder holding checkouts named
-SPADE (NVlabs/SPADE), ASAPNet (tamarott/ASAPNet) and pix2pixHD (NVIDIA/pix2pixHD). All three use a
-top-level package called `models`, so each import runs with a clean module table and stubs for
+SPADE (NVlabs/SPADE), ASAPNet (tamarott/ASAPNet), pix2pixHD (NVIDIA/pix2pixHD) and
+pytorch-CycleGAN-and-pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix, `models/networks.py` only). All
+use a top-level package called `models`, so each import runs with a clean module table and stubs for
 what generator code does not need: the missing `sync_batchnorm` submodule (a plain BatchNorm2d has
 its state-dict layout), torchvision (used only by the VGG loss), and the training utilities.
 """
