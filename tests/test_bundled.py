@@ -1,4 +1,5 @@
-"""The models shipped in rtgan/weights load with rtgan.models.load and paint landscape label maps."""
+"""The models shipped in rtgan/weights load with rtgan.models.load and paint landscape label maps, or
+(the sketch model) pencil sketches of landscapes."""
 
 import json
 
@@ -16,9 +17,15 @@ def test_the_demo_default_is_shipped():
     assert weights.DEFAULT in present
 
 
+def _image_in(model) -> bool:
+    return model.signature().inputs[0].kind == "image"
+
+
 @pytest.mark.parametrize("name", present)
 def test_bundled_model_loads_and_paints(name):
     model = models.load(weights.path(name)).eval()
+    if _image_in(model):
+        return  # a sketch model: the test below
     assert tuple(model.config.label_ids) == L.LABEL_IDS
     assert (weights.path(name) / "MODEL_CARD.md").is_file() and (weights.path(name) / "samples.png").is_file()
     labels = torch.from_numpy(L.layout(0, 256, 256).astype(np.int64))[None]
@@ -30,3 +37,20 @@ def test_bundled_model_loads_and_paints(name):
     size = sum(p.stat().st_size for p in weights.path(name).iterdir())
     assert size < 20e6, f"{name} is {size / 1e6:.1f} MB"
     assert json.loads((weights.path(name) / "config.json").read_text())
+
+
+@pytest.mark.parametrize("name", [n for n in present if _image_in(models.load(weights.path(n)))])
+def test_bundled_sketch_model_paints_a_drawing_as_a_landscape(name):
+    """Held-out scenes: the painting of a scene's sketch is closer to that scene's render than to
+    the other scenes' renders (it follows the drawing), and not flat."""
+    from rtgan.data import sketches
+    from rtgan.export import reference_image
+
+    model = models.load(weights.path(name)).eval()
+    scenes = [L.render(s, 256, 256) for s in range(40_000_000, 40_000_004)]
+    drawings = np.stack([sketches.sketch(labels, photo, style=i) for i, (labels, photo) in enumerate(scenes)])
+    paintings = reference_image(model, {"source": drawings}).astype(float)
+    photos = np.stack([p for _, p in scenes]).astype(float)
+    assert paintings.std() > 20
+    distance = np.abs(paintings[:, None] - photos[None]).mean(axis=(2, 3, 4))  # painting i vs photo j
+    assert (distance.argmin(1) == np.arange(len(scenes))).all(), distance.round(1)

@@ -44,11 +44,16 @@ def test_the_default_model_ships_its_engine():
 
 
 def _feeds(name: str) -> dict[str, np.ndarray]:
-    """A landscape label map, and a fixed z for a model that takes one (the engine would draw its own)."""
+    """A landscape label map, and a fixed z for a model that takes one (the engine would draw its own);
+    a sketch for an image-to-image model."""
     from rtgan.data import landscapes
 
-    feeds = {"labels": landscapes.layout(5, 256, 256)[None].astype(np.int32)}
     manifest = json.loads((weights.path(name) / "engine" / "manifest.json").read_text())
+    if [i["name"] for i in manifest["inputs"]] == ["source"]:  # the sketch model: a drawing of a scene
+        from rtgan.data import sketches
+
+        return {"source": sketches.render(5, 256, 256)[0][None]}
+    feeds = {"labels": landscapes.layout(5, 256, 256)[None].astype(np.int32)}
     if manifest.get("z_dim"):
         feeds["z"] = np.random.default_rng(0).standard_normal((1, manifest["z_dim"])).astype(np.float32)
     return feeds

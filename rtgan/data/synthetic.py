@@ -57,3 +57,37 @@ class LandscapeDataset(torch.utils.data.Dataset):
             "image": torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1,
             "path": f"landscape:{self.seed + index}",
         }
+
+
+class SketchDataset(torch.utils.data.Dataset):
+    """Pencil sketches of the procedural landscapes and their photos (`rtgan.data.sketches`).
+
+    Item k is scene k // variants drawn in style k: each scene is rendered once and kept (as in
+    `LandscapeDataset`), its sketches are drawn on access (a few ms), so `variants` styles per scene
+    cost no memory. Items carry the scene's label map too, for quality checks and sample grids.
+    """
+
+    def __init__(self, count: int, height: int = 256, width: int = 256, seed: int = 0, variants: int = 1):
+        self.scenes = LandscapeDataset(count, height, width, seed)
+        self.variants = variants
+
+    def __len__(self) -> int:
+        return len(self.scenes) * self.variants
+
+    def prerender(self, processes: int) -> None:
+        self.scenes.prerender(processes)
+
+    def __getitem__(self, index: int) -> dict:
+        from .sketches import sketch
+
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        scene = index // self.variants
+        labels, image = self.scenes.pair(scene)
+        drawing = sketch(labels, image, style=self.scenes.seed + index)
+        return {
+            "source": torch.from_numpy(drawing).permute(2, 0, 1).float() / 127.5 - 1,
+            "labels": torch.from_numpy(labels.astype(np.int64)),
+            "image": torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1,
+            "path": f"sketch:{self.scenes.seed + scene}:{self.scenes.seed + index}",
+        }

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import weights
-from ..data import landscapes
+from ..data import landscapes, sketches
 from ..errors import ConfigError
 from ..utils.atomic import atomic_write_bytes
 from ..utils.extras import MissingDependency
@@ -95,7 +95,7 @@ class Demo:
         )
         engine = self.painter.engine
         self.height, self.width = engine.height, engine.width
-        ids = engine.label_ids if engine.label_ids is not None else list(range(engine.num_classes))
+        ids = self.painter.canvas_ids  # an image-to-image first model: the landscape classes
         # models on the landscape ids get GauGAN's colours and names; others get stable pseudo-colours
         landscape = set(ids) <= set(landscapes.LABEL_IDS)
         self.palette = {i: landscapes.PALETTE[i] for i in ids} if landscape else None
@@ -113,6 +113,8 @@ class Demo:
             log=log,
         )
         self.segmenter = self._segmenter(ids, names)
+        # what fills in the input a packet lacks when `m` switches between label-map and image models
+        self.painter.to_labels, self.painter.to_image = self.segmenter, sketches.drawing
         self.canvas = Canvas(self.height, self.width, names, self.palette)
         if config.canvas:
             self.canvas.load(config.canvas)
@@ -149,15 +151,19 @@ class Demo:
 
     # --- the segment stage (its own thread) ---
     def segment(self, packet: Packet) -> Packet:
+        image_model = self.painter.takes_image
         if packet.image is not None:
-            if self.segmenter is None:
-                raise ConfigError("this model has no class colours: give --segmenter onnx or a labels: source")
             self._note_fit("input", packet.image.shape)
             packet.image = resize_cover(packet.image, self.height, self.width)
-            packet.labels = self.segmenter(packet.image)
+            if not image_model:  # an image-to-image model takes the frame itself: no segmentation
+                if self.segmenter is None:
+                    raise ConfigError("this model has no class colours: give --segmenter onnx or a labels: source")
+                packet.labels = self.segmenter(packet.image)
         else:
             self._note_fit("labels", packet.labels.shape)
             packet.labels = fit_labels(packet.labels, self.height, self.width)
+            if image_model:  # a label map (scene, canvas) is shown to it as a pencil drawing of its outlines
+                packet.image = sketches.drawing(packet.labels)
         return packet
 
     def _note_fit(self, kind: str, shape: tuple) -> None:
@@ -186,10 +192,11 @@ class Demo:
         # under the panels shown: 2 in paint mode, but 3 for a camera frame still in flight after `p`
         legend = self.canvas.legend(self._legend_width(packet)) if self.painting_mode else None
         scale = self.config.scale if self.window is not None else 1
-        return compose(packet.image, self.colours(packet.labels), packet.painting, lines, legend, self.help, scale)
+        labels = None if packet.labels is None else self.colours(packet.labels)
+        return compose(packet.image, labels, packet.painting, lines, legend, self.help, scale)
 
     def _legend_width(self, packet: Packet) -> int:
-        self._shown_panels = 2 if packet.image is None else 3
+        self._shown_panels = 1 + (packet.image is not None) + (packet.labels is not None)
         return self.width * self._shown_panels
 
     def snapshot(self, frame: np.ndarray) -> Path:
@@ -330,12 +337,12 @@ class Demo:
                 self.log("one model loaded: give --model more than once to cycle with m")
         elif ch == "n":
             if not self.painter.new_style():
-                self.log(f"{self.painter.name} has no style input (not a VAE model)")
+                self.log(f"{self.painter.name} has no style input (neither a VAE nor MUNIT)")
         elif ch == "h":
             self.help = not self.help
         elif ch == "p":
             self.painting_mode = not self.painting_mode
-            if self.painting_mode and last is not None and self.source.current is self.live:
+            if self.painting_mode and last is not None and last.labels is not None and self.source.current is self.live:
                 canvas.set_labels(last.labels)  # paint over what was on screen
             self.source.set(CanvasSource(canvas, self.config.fps) if self.painting_mode else self.live)
         elif self.painting_mode:

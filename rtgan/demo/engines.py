@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import catalog
+from ..data import landscapes
 from ..engine import ArtifactError, Engine
 from ..engine.contract import CACHE_ROOT, MANIFEST
 from ..engine.manifest import read_manifest
@@ -77,10 +78,10 @@ def open_engine(
         )
     if ref.kind == "engine":
         engine = Engine.load(ref.path, backend, threads=threads, precision=precision)
-        if "labels" not in engine.input_names:
+        if not ({"labels", "source"} & set(engine.input_names)):
             raise ConfigError(
-                f"{model} paints from {', '.join(engine.input_names)}, not a label map: the demo paints label "
-                "maps; sample it with python -m rtgan.generate --model ... or Engine.run"
+                f"{model} paints from {', '.join(engine.input_names)}, neither a label map nor an image: the demo "
+                "paints those; sample it with python -m rtgan.generate --model ... or Engine.run"
             )
         if size is not None and tuple(size) != (engine.height, engine.width):
             raise ConfigError(
@@ -131,15 +132,20 @@ def shipped_engines(path: Path) -> dict[tuple[int, int], Path]:
 def paint_rate(engine: Engine, repeats: int = 5) -> float:
     """Frames per second `engine` paints on this machine now: the median of `repeats` runs on a map
     of blocks of its classes (label boundaries cost the fused kernels more than flat regions)."""
-    ids = np.asarray(_label_ids(engine), np.int32)
     y, x = np.mgrid[: engine.height, : engine.width]
-    labels = ids[(y // 40 + x // 56 + (x // 13) % 2) % len(ids)]
+    if takes_image(engine):
+        image = ((y // 40 + x // 56 + (x // 13) % 2) * 37 % 256).astype(np.uint8)
+        run = lambda: engine.run(source=np.repeat(image[..., None], 3, 2))  # noqa: E731
+    else:
+        ids = np.asarray(_label_ids(engine), np.int32)
+        labels = ids[(y // 40 + x // 56 + (x // 13) % 2) % len(ids)]
+        run = lambda: engine.run(labels)  # noqa: E731
     for _ in range(2):  # warm-up: first runs allocate and tune
-        engine.run(labels)
+        run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        engine.run(labels)
+        run()
         times.append(time.perf_counter() - start)
     return 1.0 / float(np.median(times))
 
@@ -176,12 +182,21 @@ def _export(ref: catalog.ModelRef, backend: str, size: tuple[int, int], key: str
     return out
 
 
+def takes_image(engine: Engine) -> bool:
+    """Whether the engine translates an image (pix2pix, CycleGAN, MUNIT) rather than painting labels."""
+    return "source" in engine.input_names
+
+
 class Painter:
-    """The paint stage: labels -> painting with the current engine, a stable style, model switching.
+    """The paint stage: labels or a frame -> painting with the current engine, a stable style, model
+    switching.
 
     `next_model()` and `new_style()` are called from the UI thread and take effect on the next frame.
     `size` is the size model directories are exported at (default: the first model's own size); the
     models after the first are opened at the first one's size, since the canvas and window have it.
+    Label-map models paint `packet.labels`, image-to-image ones `packet.image` (the camera frame);
+    `to_labels` (a segmenter) and `to_image` (labels -> a picture) fill in the one a packet lacks,
+    which happens for the frame in flight when `m` switches between the two kinds.
     """
 
     def __init__(
@@ -199,8 +214,12 @@ class Painter:
         self.current = 0
         self.engine = open_engine(self.models[0], backend, threads, log, size, precision)
         self.size = (self.engine.height, self.engine.width)  # the canvas: every model's painting has it
+        # the label ids of the canvas and segmenter: the first model's, or the landscape classes when it
+        # translates images (so label sources, the paint canvas and label-map models still work)
+        self.canvas_ids = list(landscapes.LABEL_IDS) if takes_image(self.engine) else _label_ids(self.engine)
         self.rng = np.random.default_rng(seed)
         self.z = self._sample_z()
+        self.to_labels = self.to_image = None
         self._lock = threading.Lock()
         self._switch = self._restyle = False
 
@@ -210,16 +229,23 @@ class Painter:
 
     def _sample_z(self):
         # one z per style: sampling per frame (the engine's default) would make a VAE model flicker
-        if "z" not in self.engine.input_names:
-            return None
-        return self.rng.standard_normal((1, self.engine.manifest["z_dim"])).astype(np.float32)
+        if "z" in self.engine.input_names:
+            return self.rng.standard_normal((1, self.engine.manifest["z_dim"])).astype(np.float32)
+        if "style_code" in self.engine.input_names:  # MUNIT: a style drawn from its prior N(0, I)
+            size = self.engine.signature.input("style_code").size
+            return self.rng.standard_normal((1, size)).astype(np.float32)
+        return None
+
+    @property
+    def takes_image(self) -> bool:
+        return takes_image(self.engine)
 
     def next_model(self) -> None:
         with self._lock:
             self._switch = True
 
     def new_style(self) -> bool:
-        """Ask for a new random style; False when the model has none (not a VAE)."""
+        """Ask for a new random style; False when the model has none (neither a VAE nor MUNIT)."""
         with self._lock:
             self._restyle = self.z is not None
             return self._restyle
@@ -237,8 +263,8 @@ class Painter:
                 raise
             engine = open_engine(model, self.backend, self.threads, self.log, own, self.precision)
             self.log(f"{Path(model).name} paints {own[0]}x{own[1]} here, shown at {size[0]}x{size[1]} ({e})")
-        if not set(_label_ids(engine)) >= set(_label_ids(self.engine)):
-            raise ConfigError(f"it takes other classes than {self.name}, which the canvas and segmenter use")
+        if not takes_image(engine) and not set(_label_ids(engine)) >= set(self.canvas_ids):
+            raise ConfigError(f"it takes other classes than {self.models[0]}, which the canvas and segmenter use")
         return engine
 
     def _apply_requests(self) -> None:
@@ -263,18 +289,42 @@ class Painter:
 
     def __call__(self, packet: Packet) -> Packet:
         self._apply_requests()
-        own = (self.engine.height, self.engine.width)
-        if own == self.size:
-            packet.painting = self.engine.run(packet.labels, z=self.z)
-        else:  # a model painting at its own size (see _open_next)
-            cv = cv2()
-            rows = np.arange(own[0]) * packet.labels.shape[0] // own[0]  # nearest: ids are not averaged
-            cols = np.arange(own[1]) * packet.labels.shape[1] // own[1]
-            labels = packet.labels[np.ix_(rows, cols)]
-            painting = self.engine.run(labels, z=self.z)
-            packet.painting = cv.resize(painting, self.size[::-1], interpolation=cv.INTER_LINEAR)
+        if self.takes_image:
+            packet.painting = self._translate(packet)
+        else:
+            packet.painting = self._paint(packet)
         packet.model = self.name
         return packet
+
+    def _paint(self, packet: Packet) -> np.ndarray:
+        if packet.labels is None:  # a frame segmented for an image model just before `m`
+            if self.to_labels is None:
+                raise ConfigError(f"{self.name} paints label maps and this frame has none (no segmenter)")
+            packet.labels = self.to_labels(packet.image)
+        own = (self.engine.height, self.engine.width)
+        if own == self.size:
+            return self.engine.run(packet.labels, z=self.z)
+        # a model painting at its own size (see _open_next)
+        cv = cv2()
+        rows = np.arange(own[0]) * packet.labels.shape[0] // own[0]  # nearest: ids are not averaged
+        cols = np.arange(own[1]) * packet.labels.shape[1] // own[1]
+        painting = self.engine.run(packet.labels[np.ix_(rows, cols)], z=self.z)
+        return cv.resize(painting, self.size[::-1], interpolation=cv.INTER_LINEAR)
+
+    def _translate(self, packet: Packet) -> np.ndarray:
+        if packet.image is None:
+            if self.to_image is None:
+                raise ConfigError(f"{self.name} translates images and this frame has none")
+            packet.image = self.to_image(packet.labels)
+        own = (self.engine.height, self.engine.width)
+        image = packet.image
+        if own != image.shape[:2]:
+            image = cv2().resize(image, own[::-1], interpolation=cv2().INTER_AREA)
+        extra = {"style_code": self.z} if self.z is not None else {}
+        painting = self.engine.run(source=image, **extra)
+        if own != self.size:
+            painting = cv2().resize(painting, self.size[::-1], interpolation=cv2().INTER_LINEAR)
+        return painting
 
 
 def _label_ids(engine: Engine) -> list[int]:

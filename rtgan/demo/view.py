@@ -49,19 +49,19 @@ def _text(img: np.ndarray, lines: list[str], x: int, y: int, scale: float) -> No
 
 def compose(
     input_rgb: np.ndarray | None,
-    labels_rgb: np.ndarray,
+    labels_rgb: np.ndarray | None,
     painting: np.ndarray,
     overlay: list[str] = (),
     legend: np.ndarray | None = None,
     help: bool = False,
     scale: int = 1,
 ) -> np.ndarray:
-    """uint8 RGB panels of one size -> one BGR frame: [input |] labels | painting (+ legend strip)
+    """uint8 RGB panels of one size -> one BGR frame: [input |] [labels |] painting (+ legend strip)
     (+ the key help in a strip of its own, so that it covers neither the canvas nor the painting).
 
     `scale` enlarges the panels (nearest neighbour) before the text goes on, so text stays sharp.
     """
-    panels = ([input_rgb] if input_rgb is not None else []) + [labels_rgb, painting]
+    panels = [p for p in (input_rgb, labels_rgb) if p is not None] + [painting]
     frame = np.concatenate(panels, axis=1)
     if legend is not None:
         frame = np.concatenate([frame, legend], axis=0)

@@ -1,4 +1,6 @@
-"""Training: multi-scale discriminator, SPADE's losses, checkpoints that resume, DDP.
+"""Training: multi-scale discriminator, SPADE's losses, checkpoints that resume, DDP; paired
+image-to-image (pix2pix) in the same loop, unpaired CycleGAN and MUNIT in `rtgan.train.cyclegan` /
+`rtgan.train.munit`.
 
 The names below are imported on first use: `python -m rtgan.train[.command]` imports this package
 first, and must check its arguments before PyTorch is loaded.
@@ -9,6 +11,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
+    "CycleGANTrainConfig": "cyclegan",
+    "CycleGANTrainer": "cyclegan",
+    "MUNITTrainConfig": "munit",
+    "MUNITTrainer": "munit",
     "ClassicRun": "classic",
     "train_classic": "classic",
     "DiscriminatorConfig": "discriminator",

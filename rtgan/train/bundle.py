@@ -25,13 +25,24 @@ SAMPLE_SEEDS = range(30_000_000, 30_000_004)  # held out from training
 FP16_MIN_PSNR = 45.0  # dB of fp16-stored weights vs fp32 on the sample scenes
 
 
+def image_in(model) -> bool:
+    return model.signature().inputs[0].kind == "image"
+
+
 def sample_grid(model, size: int = 256) -> np.ndarray:
-    """Rows: label map | procedural render (the 'real' image) | generated (| a second style for VAE models)."""
+    """Rows: label map | procedural render (the 'real' image) | generated (| a second style for VAE
+    models); a sketch model's rows: sketch | render | generated."""
+    from ..data.sketches import sketch
     from .quality import paint
 
     rows = []
     for s in SAMPLE_SEEDS:
         labels, real = render(s, size, size)
+        if image_in(model):
+            rows.append(
+                np.concatenate([sketch(labels, real, s), real, paint(model, labels[None], s, real[None])[0]], 1)
+            )
+            continue
         cols = [colorize(labels, PALETTE), real, paint(model, labels[None], s)[0]]
         if getattr(model.config, "use_vae", False):
             cols.append(paint(model, labels[None], s + 1)[0])
@@ -186,18 +197,44 @@ def _card(
     given = {"out": f"runs/{name}", "steps": meta["step"], "threads": 1}
     given |= {"init_from": init["model"]} if init else {}
     cmd = command_line(TrainConfig.from_dict(t).to_dict(), name, **given)
+    sketches = image_in(model)
+    size = f"{t['size'][0]}x{t['size'][1]}"
+    what = (
+        f"{cfg.arch} generator ({cfg.netG}, ngf {cfg.ngf}) trained by rtgan to paint a pencil sketch of a landscape "
+        f"(a drawing held up to the camera) as a landscape, {size}"
+        if sketches
+        else f"{cfg.arch} generator trained by rtgan on its procedural landscapes (15 COCO-Stuff classes, "
+        f"GauGAN colours), {size}"
+    )
+    if t.get("no_TTUR"):
+        adam = f"Adam lr {t['lr']} for both networks, betas (0.5, 0.999)"
+    else:
+        adam = f"TTUR: G lr {t['lr'] / 2}, D lr {t['lr'] * 2}, Adam betas (0, 0.9)"
+    gan = {"hinge": "hinge GAN", "lsgan": "LSGAN", "vanilla": "BCE GAN"}[t.get("gan_mode", "hinge")]
+    data = (
+        f"`rtgan.data.sketches`: {t['count']} scenes (seeds {t['data_seed']}..{t['data_seed'] + t['count'] - 1}), "
+        f"each drawn in {t.get('variants', 1)} pencil styles (line weight, graphite, paper, light, hand tremor, "
+        "hatching), the sketch in, the render as the target"
+        if sketches
+        else f"`rtgan.data.landscapes`, {t['count']} scenes (seeds {t['data_seed']}..{t['data_seed'] + t['count'] - 1})"
+    )
+    inputs = (
+        f"| input | a uint8 RGB picture of a drawing, {size} (`Engine.run(source=...)`; the demo passes camera "
+        "frames) |"
+        if sketches
+        else f"| classes | {', '.join(f'{i}' for i in cfg.label_ids)} (COCO-Stuff ids) |"
+    )
     lines = [
         f"# {name}",
         "",
-        f"{cfg.arch} generator trained by rtgan on its procedural landscapes (15 COCO-Stuff classes, "
-        f"GauGAN colours), {t['size'][0]}x{t['size'][1]}. Load with `rtgan.models.load(rtgan.weights.path({name!r}))`.",
+        f"{what}. Load with `rtgan.models.load(rtgan.weights.path({name!r}))`.",
         "",
         "| | |",
         "|---|---|",
         f"| architecture | `{cfg.arch}` (preset `{name}`) |",
         f"| parameters | {params / 1e6:.2f} M |",
         f"| stored as | {precision} safetensors ({fp16_db:.1f} dB PSNR of fp16-stored vs fp32 weights) |",
-        f"| classes | {', '.join(f'{i}' for i in cfg.label_ids)} (COCO-Stuff ids) |",
+        inputs,
         f"| steps | {meta['step']} at batch {t['batch_size']} ({meta['step'] * t['batch_size']} images) |",
         f"| wall time | {meta.get('elapsed_s', 0) / 3600:.2f} h of training on a 2-core CPU machine, "
         "shared with the other bundled runs |",
@@ -221,8 +258,7 @@ def _card(
         "",
         "## Data",
         "",
-        f"`rtgan.data.landscapes`, {t['count']} scenes (seeds {t['data_seed']}..{t['data_seed'] + t['count'] - 1}), "
-        "rendered on first use and cached. Losses: hinge GAN, "
+        f"{data}, rendered on first use and cached. Losses: {gan}, "
         f"discriminator feature matching (x{t['lambda_feat']:g})"
         + (f", KLD (x{t['lambda_kld']:g})" if getattr(cfg, "use_vae", False) else "")
         + (f", L1 to the real image (x{t['lambda_l1']:g})" if t.get("lambda_l1") else "")
@@ -236,14 +272,20 @@ def _card(
             if t.get("vgg_weights")
             else "; no VGG loss (no VGG19 weights can be downloaded here)"
         )
-        + f". TTUR: G lr {t['lr'] / 2}, D lr {t['lr'] * 2}, "
-        f"Adam betas (0, 0.9). Discriminator: {d['num_D']} scales, ndf {d['ndf']}, {d['n_layers_D']} layers.",
+        + f". {adam}. Discriminator: {d['num_D']} scale{'s' if d['num_D'] > 1 else ''}, ndf {d['ndf']}, "
+        f"{d['n_layers_D']} layers.",
         "",
         "## Reproduce",
         "",
-        "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; to move it "
-        f"between machines, the run is kept in `training/{name}` (`python tools/carry.py`), and "
-        f"`cp -r training/{name} runs/` before the command continues it:",
+        (
+            "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; to go on "
+            f"from the shipped weights on another machine, add `--init-from {name}` (fresh discriminator and "
+            "optimizers):"
+            if sketches
+            else "Training resumes from `runs/NAME/checkpoint` when interrupted, so it can run in pieces; to move "
+            f"it between machines, the run is kept in `training/{name}` (`python tools/carry.py`), and "
+            f"`cp -r training/{name} runs/` before the command continues it:"
+        ),
         "",
         "```bash",
         cmd,
@@ -256,7 +298,11 @@ def _card(
     lines += [
         "## Samples",
         "",
-        "Held-out scenes: label map | procedural render | generated"
+        (
+            "Held-out scenes: sketch | procedural render | generated"
+            if sketches
+            else "Held-out scenes: label map | procedural render | generated"
+        )
         + (" | generated with another random style" if getattr(cfg, "use_vae", False) else "")
         + ".",
         "",
@@ -288,13 +334,14 @@ def fp16_psnr(model) -> float:
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        labels = np.stack([render(s, 256, 256)[0] for s in SAMPLE_SEEDS[:3]])
-        ref = paint(model, labels)
+        scenes = [render(s, 256, 256) for s in SAMPLE_SEEDS[:3]]
+        labels, photos = np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
+        ref = paint(model, labels, photos=photos)
         half = copy.deepcopy(model)
         half.load_state_dict(
             {k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
         )
-        return psnr(paint(half, labels), ref)
+        return psnr(paint(half, labels, photos=photos), ref)
 
 
 def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
@@ -316,7 +363,17 @@ def bundle(run: Path, out: Path, quality: dict | None = None) -> Path:
     run_config = run / "train_config.json"
     size = json.loads(run_config.read_text()).get("size") if run_config.is_file() else None
     # the size it was trained at: what the demo and the commands paint it at by default
-    extra = {"trained": {"steps": meta["step"], "elapsed_s": meta.get("elapsed_s"), "data": "landscapes", "size": size}}
+    t = meta["train_config"]
+    # the run's config too: what `--recipe NAME` is checked against where the run itself is not carried
+    extra = {
+        "trained": {
+            "steps": meta["step"],
+            "elapsed_s": meta.get("elapsed_s"),
+            "data": t.get("data", "landscapes"),
+            "size": size,
+            "train_config": t,
+        }
+    }
     save(model, out, dtype=torch.float16 if precision == "fp16" else None, extra=extra)
     torch.manual_seed(0)
     atomic_write_bytes(out / "samples.png", png_bytes(sample_grid(load(out))))

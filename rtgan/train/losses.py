@@ -1,4 +1,5 @@
-"""GAN training losses of SPADE: hinge adversarial, discriminator feature matching, VGG, KLD."""
+"""GAN training losses: adversarial (SPADE's hinge, LSGAN, pix2pix's BCE), discriminator feature
+matching, VGG, KLD."""
 
 from __future__ import annotations
 
@@ -20,6 +21,34 @@ def hinge_d(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> t
 def hinge_g(fake: list[list[torch.Tensor]]) -> torch.Tensor:
     """Generator hinge loss: -D(fake), averaged over scales."""
     return -sum(f[-1].mean() for f in fake) / len(fake)
+
+
+GAN_MODES = ("hinge", "lsgan", "vanilla")
+
+
+def gan_d(mode: str, real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """The discriminator's loss in `mode`, averaged over scales (the official GANLoss of each)."""
+    if mode == "hinge":
+        return hinge_d(real, fake)
+    loss = 0.0
+    for r, f in zip(real, fake):
+        r, f = r[-1], f[-1]
+        if mode == "lsgan":  # MSE to 1 (real) and 0 (fake), halved as CycleGAN's backward_D
+            loss = loss + 0.5 * (F.mse_loss(r, torch.ones_like(r)) + F.mse_loss(f, torch.zeros_like(f)))
+        else:
+            bce = F.binary_cross_entropy_with_logits
+            loss = loss + 0.5 * (bce(r, torch.ones_like(r)) + bce(f, torch.zeros_like(f)))
+    return loss / len(real)
+
+
+def gan_g(mode: str, fake: list[list[torch.Tensor]]) -> torch.Tensor:
+    """The generator's adversarial loss in `mode`: the fakes scored as real."""
+    if mode == "hinge":
+        return hinge_g(fake)
+    if mode == "lsgan":
+        return sum(F.mse_loss(f[-1], torch.ones_like(f[-1])) for f in fake) / len(fake)
+    bce = F.binary_cross_entropy_with_logits
+    return sum(bce(f[-1], torch.ones_like(f[-1])) for f in fake) / len(fake)
 
 
 def feature_matching(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]]) -> torch.Tensor:

@@ -30,11 +30,20 @@ DESCRIPTION = """Train a generator; a run resumes from OUT/checkpoint when it ex
     python -m rtgan.train --arch spade --set label_nc=182 contain_dontcare_label=true --data coco --root /data/coco
     torchrun --nproc_per_node 2 -m rtgan.train ...     # DDP (NCCL on GPUs, gloo on CPU)
 
+Unpaired image-to-image translation has its own commands (sketches <-> photos, never paired):
+    python -m rtgan.train.cyclegan --out runs/cyclegan      # two G, two D, LSGAN, cycle + identity, image pool
+    python -m rtgan.train.munit --out runs/munit            # MUNIT: reconstruction, latent and adversarial losses
+
 Ctrl-C saves a checkpoint and exits 130; SIGTERM saves and ends the process by SIGTERM (143).
 Options are also accepted with underscores (--batch_size)."""
 
-ARCHS = ("spade", "asapnet", "pix2pixhd")  # the label-map families of rtgan.models, named without importing PyTorch
-DATA = ("landscapes", *LAYOUTS)
+# the trainable families of rtgan.models, named without importing PyTorch: label-map generators,
+# then image-to-image ones (which train on --data sketches)
+ARCHS = ("spade", "asapnet", "pix2pixhd", "pix2pix", "cyclegan")
+IMAGE_ARCHS = ("pix2pix", "cyclegan")
+RENDERED = ("landscapes", "sketches")  # data the project draws itself: no --root
+DATA = (*RENDERED, *LAYOUTS)
+GAN_MODES = ("hinge", "lsgan", "vanilla")  # rtgan.train.losses.GAN_MODES
 DEVICE_TYPES = ("auto", "cpu", "cuda", "mps", "xpu")
 # TrainConfig fields that say how a run goes, not what it learns: not in a reproducing command
 OPERATIONAL = ("out", "device", "workers", "save_every", "sample_every", "log_every", "progress", "init_from")
@@ -81,11 +90,19 @@ def parser() -> cli.Parser:
         "directory; its weights and steps carry on, the discriminator and optimizers start fresh",
     )
     d = p.add_argument_group("data")
-    d.add_argument("--data", default="landscapes", help=f"{' | '.join(DATA)}; folder reads ROOT/labels and ROOT/images")
+    d.add_argument(
+        "--data",
+        default="landscapes",
+        help=f"{' | '.join(DATA)}; folder reads ROOT/labels and ROOT/images; sketches: pencil drawings of "
+        "landscapes -> their photos, for image-to-image models",
+    )
     d.add_argument("--root", metavar="DIR", help="the dataset's folder (every --data but landscapes)")
     d.add_argument("--split", default="train", help=" | ".join(SPLITS))
     cli.add_size(d, "256x256", "training size HxW (landscapes render at it, datasets are resized to it)")
     d.add_argument("--count", type=POSITIVE_INT, default=2000, help="landscapes: number of distinct scenes")
+    d.add_argument(
+        "--variants", type=POSITIVE_INT, default=1, help="sketches: drawing styles per scene (default: %(default)s)"
+    )
     d.add_argument("--data-seed", type=COUNT, default=0, help="landscapes: scene i is seed DATA_SEED + i (default: 0)")
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, help="run directory: checkpoint/, samples/, losses.jsonl, tensorboard/")
@@ -99,6 +116,7 @@ def parser() -> cli.Parser:
     o = p.add_argument_group("losses and optimizer")
     o.add_argument("--lr", type=POSITIVE, default=0.0002, help="learning rate (TTUR: G at lr/2, D at lr*2)")
     o.add_argument("--no-TTUR", action="store_true", help="same lr for G and D, Adam betas (0.5, 0.999)")
+    o.add_argument("--gan-mode", default="hinge", help=f"adversarial loss: {' | '.join(GAN_MODES)} (default: hinge)")
     o.add_argument("--lambda-feat", type=WEIGHT, default=10.0, help="discriminator feature matching")
     o.add_argument("--lambda-vgg", type=WEIGHT, default=10.0, help="VGG19 perceptual loss (with --vgg-weights)")
     o.add_argument("--lambda-kld", type=WEIGHT, default=0.05, help="KL divergence of SPADE's style encoder (use_vae)")
@@ -138,9 +156,16 @@ def check(args: argparse.Namespace) -> dict[str, Any]:
     size = cli.size_of(args)
     data = lookup(args.data, {d: d for d in DATA}, "dataset")
     lookup(args.split, dict.fromkeys(SPLITS), "split")
-    if data == "landscapes":
+    lookup(args.gan_mode, dict.fromkeys(GAN_MODES), "GAN mode")
+    if (arch in IMAGE_ARCHS) != (data == "sketches"):  # the trainer says so too, but only after PyTorch loads
+        what = "image-to-image" if arch in IMAGE_ARCHS else "label-map"
+        fits = "sketches" if arch in IMAGE_ARCHS else " | ".join(d for d in DATA if d != "sketches")
+        raise ConfigError(f"--arch {arch} is a {what} generator: it trains on --data {fits}, not {data}")
+    if arch in IMAGE_ARCHS and args.lambda_texture:
+        raise ConfigError("--lambda-texture is per class of a label map: image-to-image runs take 0")
+    if data in RENDERED:
         if args.root is not None:  # most likely a forgotten --data folder: it would train on rendered scenes
-            raise ConfigError(f"--root {args.root} is for dataset folders (--data folder...); landscapes are rendered")
+            raise ConfigError(f"--root {args.root} is for dataset folders (--data folder...); {data} are rendered")
     else:
         check_root(data, args.root, args.split)
     _device(args.device)
@@ -166,10 +191,12 @@ def check(args: argparse.Namespace) -> dict[str, Any]:
         size=list(size),
         count=args.count,
         data_seed=args.data_seed,
+        variants=args.variants,
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
         no_TTUR=args.no_TTUR,
+        gan_mode=args.gan_mode,
         lambda_feat=args.lambda_feat,
         lambda_vgg=args.lambda_vgg,
         lambda_kld=args.lambda_kld,

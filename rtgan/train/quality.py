@@ -131,10 +131,20 @@ def segment(net: Segmenter, images: np.ndarray, size: int = 128) -> np.ndarray:
     return F.interpolate(logits, size=(h, w), mode="bilinear").argmax(1).numpy()
 
 
-def paint(model, labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The model's uint8 images for COCO-id label maps (B, H, W); VAE models get a seeded random style."""
+def paint(model, labels: np.ndarray, seed: int = 0, photos: np.ndarray | None = None) -> np.ndarray:
+    """The model's uint8 images for COCO-id label maps (B, H, W); VAE models get a seeded random style.
+
+    An image-to-image (sketch) model paints the pencil sketches of the scenes instead, drawn from
+    the maps and their `photos` (B, H, W, 3) in styles seed, seed + 1, ... (`rtgan.data.sketches`)."""
     from ..export import reference_image
 
+    if model.signature().inputs[0].kind == "image":
+        from ..data.sketches import sketch
+
+        if photos is None:
+            raise ConfigError(f"{model.config.arch} paints sketches of scenes: give their photos too")
+        drawings = np.stack([sketch(m, p, style=seed + i) for i, (m, p) in enumerate(zip(labels, photos))])
+        return reference_image(model, {"source": drawings})
     feeds = {"labels": labels.astype(np.int32)}
     if getattr(model.config, "use_vae", False):
         g = np.random.default_rng(seed)
@@ -143,12 +153,13 @@ def paint(model, labels: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def evaluate(painter, net: Segmenter, seeds, size: int = 256) -> dict:
-    """`painter(labels (B, H, W) COCO ids) -> uint8 images`; mIoU and colour distance over `seeds`."""
+    """`painter(labels (B, H, W) COCO ids, photos (B, H, W, 3)) -> uint8 images` (the photos are for
+    sketch models, which paint a drawing of the scene); mIoU and colour distance over `seeds`."""
     n = len(LABEL_IDS)
     conf, dist = np.zeros((n, n), np.int64), []
     for s in seeds:
         labels, real = render(int(s), size, size)
-        fake = painter(labels[None])[0]
+        fake = painter(labels[None], real[None])[0]
         target = to_channels(labels)
         conf += confusion(segment(net, fake[None])[0], target, n)
         dist.append(colour_distance(fake, real, target))
@@ -205,10 +216,10 @@ def _score(argv: list[str] | None) -> None:
     seeds = range(20_000_000, 20_000_000 + a.scenes)  # held out from GAN and segmenter training
     # the segmenter on the real renders themselves: the ceiling a generator can reach
     order = iter(seeds)
-    results = {"real renders": evaluate(lambda labels: render(next(order), 256, 256)[1][None], net, seeds)}
+    results = {"real renders": evaluate(lambda labels, _: render(next(order), 256, 256)[1][None], net, seeds)}
     for ref in refs:
         model = load(ref.path)
-        results[ref.path.name] = evaluate(lambda labels, m=model: paint(m, labels), net, seeds)
+        results[ref.path.name] = evaluate(lambda labels, photos, m=model: paint(m, labels, photos=photos), net, seeds)
     atomic_write_bytes(out / "quality.json", (json.dumps(results, indent=2) + "\n").encode())
     for name, r in results.items():
         print(

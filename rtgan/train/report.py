@@ -88,6 +88,8 @@ def sample_grid(generator, dataset, count: int = 4, seed: int = 0) -> np.ndarray
     from ..data.landscapes import PALETTE
     from ..scenes import colorize
 
+    if "source" in dataset[0]:
+        return _image_grid(generator, dataset, count)
     items = [dataset[i] for i in range(min(count, len(dataset)))]
     labels = torch.stack([it["labels"] for it in items])
     image = torch.stack([it["image"] for it in items])
@@ -107,6 +109,23 @@ def sample_grid(generator, dataset, count: int = 4, seed: int = 0) -> np.ndarray
             columns.append(_to_rgb(generator(sem)))
     finally:
         generator.train(was_training)
+    return np.concatenate([np.concatenate(list(col), 0) for col in columns], 1)
+
+
+def _image_grid(generator, dataset, count: int) -> np.ndarray:
+    """Rows of source | real | generated, for image-to-image generators."""
+    step = max(len(dataset) // count, 1)  # distinct scenes, not styles of one
+    items = [dataset[i * step] for i in range(min(count, len(dataset)))]
+    source = torch.stack([it["source"] for it in items])
+    image = torch.stack([it["image"] for it in items])
+    dev = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    try:
+        fake = generator(source.to(dev))
+    finally:
+        generator.train(was_training)
+    columns = [_to_rgb(source), _to_rgb(image), _to_rgb(fake)]
     return np.concatenate([np.concatenate(list(col), 0) for col in columns], 1)
 
 

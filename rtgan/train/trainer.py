@@ -27,7 +27,7 @@ from ..models.init import init_weights
 from ..models.labels import draw_noise
 from .checkpoint import load_checkpoint, read_meta, save_checkpoint
 from .discriminator import DiscriminatorConfig, MultiscaleDiscriminator
-from .losses import VGGLoss, feature_matching, hinge_d, hinge_g, kld
+from .losses import VGGLoss, feature_matching, gan_d, gan_g, kld
 from .runs import CHECKPOINT
 from .texture import RegionTextureLoss
 
@@ -37,18 +37,22 @@ class TrainConfig:
     arch: str
     model: dict[str, Any]
     out: str
-    data: str = "landscapes"  # "landscapes", or a dataset layout name for `root`
+    data: str = "landscapes"  # "landscapes", "sketches", or a dataset layout name for `root`
     root: str | None = None
     split: str = "train"
     size: tuple[int, int] = (256, 256)
     count: int = 2000  # landscapes: number of distinct scenes
     data_seed: int = 0
+    variants: int = 1  # sketches: styles drawn per scene
     steps: int = 10000
     batch_size: int = 4
     lr: float = 0.0002
     no_TTUR: bool = False  # TTUR (default): G at lr/2, D at lr*2, Adam betas (0, 0.9)
     beta1: float = 0.5  # used only with no_TTUR, as in SPADE
     beta2: float = 0.999
+    # the adversarial loss: "hinge" (SPADE, pix2pixHD's successors), "lsgan" (CycleGAN, pix2pixHD),
+    # "vanilla" (pix2pix's BCE)
+    gan_mode: str = "hinge"
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
     lambda_kld: float = 0.05
@@ -100,6 +104,11 @@ class TrainConfig:
     recipe = ("lambda_feat", "lambda_vgg", "lambda_kld", "lambda_l1", "lambda_texture")
 
 
+def image_in(generator: nn.Module) -> bool:
+    """Whether the generator translates an image (pix2pix, CycleGAN) rather than painting a label map."""
+    return generator.signature().inputs[0].kind == "image"
+
+
 class GeneratorStep(nn.Module):
     """The generator's training forward as one module, so DDP sees every parameter through forward()."""
 
@@ -109,6 +118,8 @@ class GeneratorStep(nn.Module):
 
     def forward(self, semantics, image):
         g = self.generator
+        if image_in(g):
+            return g(semantics), None, None
         k = getattr(g.config, "noise_nc", 0)
         # fresh noise every step (from the step's seed), so the generator learns noise -> texture
         # statistics rather than one fixed pattern; inference paints with the fixed map
@@ -160,6 +171,13 @@ class StepBatches(torch.utils.data.Sampler):
 
 def make_dataset(cfg: TrainConfig):
     h, w = cfg.size
+    if cfg.data == "sketches":
+        from ..data.synthetic import SketchDataset
+
+        dataset = SketchDataset(cfg.count, h, w, seed=cfg.data_seed, variants=cfg.variants)
+        if cfg.workers > 0:
+            dataset.prerender(cfg.workers)
+        return dataset
     if cfg.data == "landscapes":
         from ..data.synthetic import LandscapeDataset
 
@@ -223,7 +241,7 @@ def check_resumable(cfg: TrainConfig) -> dict[str, Any] | None:
 
 
 def _collate(items: list[dict]) -> dict:
-    out = {k: torch.stack([it[k] for it in items]) for k in ("labels", "image", "instance") if k in items[0]}
+    out = {k: torch.stack([it[k] for it in items]) for k in ("labels", "image", "instance", "source") if k in items[0]}
     return out
 
 
@@ -250,7 +268,15 @@ class Trainer:
         h, w = cfg.size
         config.check_size(h, w)
         self.generator = init_weights(build(config)).to(self.device).train()
-        self.discriminator = MultiscaleDiscriminator(config.semantic_nc + 3, cfg.discriminator).to(self.device).train()
+        self.image_in = image_in(self.generator)
+        if self.image_in != (cfg.data == "sketches"):
+            what = "an image-to-image generator" if self.image_in else "a label-map generator"
+            raise ConfigError(f"--data {cfg.data} cannot train {what} ({cfg.arch})")
+        if self.image_in and cfg.lambda_texture:
+            raise ConfigError("the texture loss is per class of a label map; image-to-image runs take lambda_texture=0")
+        # D judges the pairing: the condition (one-hot labels or the source image) beside the image
+        cond_nc = config.input_nc if self.image_in else config.semantic_nc
+        self.discriminator = MultiscaleDiscriminator(cond_nc + 3, cfg.discriminator).to(self.device).train()
         init_weights(self.discriminator)
         if cfg.no_TTUR:
             g_lr, d_lr, betas = cfg.lr, cfg.lr, (cfg.beta1, cfg.beta2)
@@ -353,10 +379,12 @@ class Trainer:
     def train_step(self, batch: dict) -> dict[str, float]:
         cfg, dev = self.cfg, self.device
         torch.manual_seed(_step_seed(cfg.seed, self.rank, self.step))
-        labels = batch["labels"].to(dev)
         image = batch["image"].to(dev)
-        instance = batch["instance"].to(dev) if "instance" in batch else None
-        semantics = self.generator.prepare(labels, instance)
+        if self.image_in:
+            semantics = batch["source"].to(dev)
+        else:
+            instance = batch["instance"].to(dev) if "instance" in batch else None
+            semantics = self.generator.prepare(batch["labels"].to(dev), instance)
         autocast = torch.autocast(dev.type, dtype=torch.float16, enabled=cfg.amp)
 
         # D's weights need no gradient in the G step; toggling them would stall DDP's reducer
@@ -365,7 +393,7 @@ class Trainer:
         with autocast:
             fake, mu, logvar = self.g_step(semantics, image)
             pred_fake, pred_real = self._discriminate(semantics, fake, image)
-            losses = {"G_gan": hinge_g(pred_fake)}
+            losses = {"G_gan": gan_g(cfg.gan_mode, pred_fake)}
             if cfg.lambda_feat:
                 losses["G_feat"] = cfg.lambda_feat * feature_matching(pred_real, pred_fake)
             if self.vgg is not None:
@@ -388,7 +416,7 @@ class Trainer:
         # costs a third more generator work for no measurable gain
         with autocast:
             pred_fake, pred_real = self._discriminate(semantics, fake.detach(), image)
-            loss_d = hinge_d(pred_real, pred_fake)
+            loss_d = gan_d(cfg.gan_mode, pred_real, pred_fake)
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss_d).backward()
         self.scaler_d.step(self.opt_d)

@@ -112,7 +112,8 @@ def test_legend_shows_every_class_name_whole(width):
         cell = strip[y0:y1, x0:x1].astype(int)
         ink = np.abs(cell - np.array(L.PALETTE[k])).sum(-1) > 60
         cols = np.flatnonzero(ink.any(0))
-        assert cols.size and cols[-1] - cols[0] + 1 >= text_width - 2 and cols[-1] < x1 - x0 - 1, name
+        # (getTextSize's box includes side bearings: OpenCV 5 draws the glyphs up to 4 px inside it)
+        assert cols.size and cols[-1] - cols[0] + 1 >= text_width - 4 and cols[-1] < x1 - x0 - 1, name
 
 
 def test_every_pair_of_class_colours_is_clearly_distinct_and_red_is_the_id():

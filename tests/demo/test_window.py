@@ -4,6 +4,7 @@ Needs Xvfb and xdotool (Debian: xvfb xdotool; `.ci/run` installs them) and OpenC
 `RTGAN_SCREENSHOT=path.png` also copies the screenshot there (how docs/demo-window.png was made).
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -124,3 +125,38 @@ def test_window_keys_mouse_and_screenshot(landscape_engine, tmp_path, display):
     screen = cv2.imread(str(tmp_path / "screenshot.png"))[..., ::-1]
     seen = {tuple(c) for c in screen.reshape(-1, 3)[::7]}
     assert len(seen & set(L.PALETTE.values())) >= 4
+
+
+def test_window_paints_camera_frames_through_an_image_model(image_engine, tmp_path, display):
+    """photo -> painting in a real window: a looping video as the camera, two panels, `s` and `q`."""
+    from test_image_mode import _photo_video
+
+    _photo_video(tmp_path / "in.mp4")
+    env = {**os.environ, "DISPLAY": display, "RTGAN_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "rtgan.demo", "--model", str(image_engine), "--source", str(tmp_path / "in.mp4"),
+           "--loop", "--window", "--scale", "2", "--fps", "15", "--out", str(tmp_path / "out")]  # fmt: skip
+    demo = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        window = _xdotool(env, "search", "--sync", "--name", "^rtgan$").split()[0]
+        time.sleep(0.3)
+        _xdotool(env, "windowunmap", "--sync", window, "windowmap", "--sync", window)
+        snap = tmp_path / "out" / "snapshot-001.png"
+        deadline = time.monotonic() + 60
+        while not snap.is_file() and time.monotonic() < deadline:  # once frames flow, `s` writes one
+            time.sleep(0.5)
+            _xdotool(env, "key", "--window", window, "s")
+        time.sleep(0.5)
+        _xdotool(env, "key", "--window", window, "q")
+        out, err = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    assert demo.returncode == 0, err
+    assert "Traceback" not in err
+    frame = cv2.imread(str(snap))
+    assert frame.shape == (2 * 128, 2 * 256, 3)  # camera | painting, at the window's scale
+    camera, painting = frame[80:, :256].astype(int), frame[80:, 256:].astype(int)
+    assert painting.std() > 5 and np.abs(camera - painting).mean() > 5  # a painting, not the frame again
+    summary = json.loads((tmp_path / "out" / "latency.json").read_text())
+    assert summary["frames_shown"] >= 1 and summary["source"] != "scene"

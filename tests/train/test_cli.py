@@ -124,6 +124,14 @@ def test_underscore_spellings_still_work():
     assert old.no_TTUR and old.lambda_l1 == 5 and old.init_from == "x" and old.num_D == 1
 
 
+def _trained_with(name: str) -> dict:
+    """The train config of a shipped model's run: the carried run's, else the one its weights record."""
+    carried = ROOT / "training" / name / "checkpoint" / "train_state.json"
+    if carried.is_file():
+        return json.loads(carried.read_text())["train_config"]
+    return json.loads((weights.path(name) / "config.json").read_text())["trained"]["train_config"]
+
+
 def _recipe_fields(cfg: dict) -> dict:
     """What a run learns from: everything but how it runs and how long."""
     cfg = json.loads(json.dumps(TrainConfig.from_dict(cfg).to_dict()))
@@ -133,7 +141,7 @@ def _recipe_fields(cfg: dict) -> dict:
 @pytest.mark.parametrize("name", weights.BUNDLED)
 def test_recipe_is_what_the_shipped_model_was_trained_with(name):
     assert set(RECIPES) == set(weights.BUNDLED)
-    saved = json.loads((ROOT / "training" / name / "checkpoint" / "train_state.json").read_text())["train_config"]
+    saved = _trained_with(name)
     assert _recipe_fields(check(parse(["--recipe", name, "--out", "o"]))) == _recipe_fields(saved)
     # a plain preset is not: that is why --recipe exists
     assert _recipe_fields(check(parse(["--preset", name, "--out", "o"]))) != _recipe_fields(saved)
@@ -143,7 +151,7 @@ def test_recipe_is_what_the_shipped_model_was_trained_with(name):
 @pytest.mark.parametrize("name", weights.BUNDLED)
 @pytest.mark.parametrize("by", ["preset", "arch"])
 def test_command_line_trains_the_run_it_was_written_for(name, by):
-    saved = json.loads((ROOT / "training" / name / "checkpoint" / "train_state.json").read_text())["train_config"]
+    saved = _trained_with(name)
     cmd = command_line(saved, name if by == "preset" else None, out="runs/x", steps=123, threads=1)
     words = shlex.split(cmd)
     assert words[:3] == ["python", "-m", "rtgan.train"] and ("--arch" in words) == (by == "arch")
@@ -154,12 +162,15 @@ def test_command_line_trains_the_run_it_was_written_for(name, by):
 def test_architectures_named_without_torch_are_the_registry():
     from rtgan.data.folders import DATASETS
     from rtgan.data.layouts import LAYOUTS
-    from rtgan.models import ARCHITECTURES
-    from rtgan.train.options import ARCHS
+    from rtgan.models import ARCHITECTURES, build, make_config
+    from rtgan.train.options import ARCHS, IMAGE_ARCHS
 
-    # rtgan.train trains the label-map generators (their modules prepare label maps)
+    # rtgan.train trains the label-map generators (their modules prepare label maps) and the paired
+    # image-to-image ones (a module whose only input is an image)
     label_map = {arch for arch, (_, module) in ARCHITECTURES.items() if hasattr(module, "prepare")}
-    assert set(ARCHS) == label_map and list(LAYOUTS) == list(DATASETS)
+    inputs = lambda arch: [i.kind for i in build(make_config(arch)).signature().inputs]  # noqa: E731
+    image = {arch for arch in ARCHITECTURES if arch not in label_map and inputs(arch) == ["image"]}
+    assert set(ARCHS) == label_map | image and set(IMAGE_ARCHS) == image and list(LAYOUTS) == list(DATASETS)
 
 
 def test_a_shipped_models_preset_says_it_starts_from_random_weights(tmp_path):
@@ -276,8 +287,12 @@ def test_training_readme_commands_resume_the_carried_runs():
 
     text = (ROOT / "training" / "README.md").read_text()
     commands = [line for line in text.splitlines() if line.startswith("python -m rtgan.train ")]
-    assert len(commands) == len(weights.BUNDLED)
-    for cmd in commands:
+    carried = [n for n in weights.BUNDLED if (ROOT / "training" / n).is_dir()]
+    assert len(carried) >= 3 and all(any(f"--out runs/{n} " in c for c in commands) for n in carried)
+    # a shipped model that is not carried goes on from its shipped weights
+    for name in set(weights.BUNDLED) - set(carried):
+        assert any(f"--init-from {name}" in c for c in commands), name
+    for cmd in (c for c in commands if "--init-from" not in c):
         cfg = check(parse(shlex.split(cmd)[3:]))
         name = Path(cfg["out"]).name
         cfg = {**cfg, "out": str(ROOT / "training" / name), "device": "cpu"}  # where `cp -r` takes them from
