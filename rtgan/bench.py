@@ -1,11 +1,14 @@
 """python -m rtgan.bench: latency of rtgan engines vs the eager PyTorch reference, side by side in one run.
 
-Per architecture (SPADE, ASAPNet, pix2pixHD at their Cityscapes presets, random realistic weights),
-or per trained model (`--model landscape-asapnet`, at its natural size), it measures, each in a
-fresh process so peak memory and thread pools do not leak between cases: the eager reference
-(prepare + forward, numerically the official model), a naive ONNX export of it (no rewrites) on
-ONNX Runtime, and rtgan's engine on each requested backend. Every latency is also a ratio to the
-eager reference, and throughput is set against a matmul peak measured in the same run.
+Per architecture (SPADE, ASAPNet, pix2pixHD at their Cityscapes presets, 256x512; the CycleGAN
+ResNet-9 generator at its 256x256 release size; random realistic weights), or per trained model
+(`--model landscape-asapnet`, at its natural size), it measures, each in a fresh process so peak
+memory and thread pools do not leak between cases: the eager reference (prepare + forward,
+numerically the official model), a naive ONNX export of it (no rewrites) on ONNX Runtime, and
+rtgan's engine on each requested backend. Label-map models paint a random label map; image-in
+models (CycleGAN) translate a rendered landscape photo, one the int8 calibration never sees.
+Every latency is also a ratio to the eager reference, and throughput is set against a matmul
+peak measured in the same run.
 
 Every argument is checked before any work; the models and engines are built in a temporary
 directory that is removed at the end, on error and on Ctrl-C alike.
@@ -38,9 +41,17 @@ from .utils import cli, extras
 from .utils.names import lookup
 
 PROG = "python -m rtgan.bench"
-PRESETS = {"spade": "spade-cityscapes", "asapnet": "asapnet-cityscapes", "pix2pixhd": "pix2pixhd-label2city-512p"}
+PRESETS = {
+    "spade": "spade-cityscapes",
+    "asapnet": "asapnet-cityscapes",
+    "pix2pixhd": "pix2pixhd-label2city-512p",
+    "cyclegan": "cyclegan-style-monet",  # ResNet-9, ngf 64, instance norm: every released CycleGAN
+}
+DEFAULT_ARCHS = ("spade", "asapnet", "pix2pixhd")  # the Cityscapes label-map presets, at one size
 DEFAULT_BACKENDS = tuple(CPU_BACKENDS)  # the formats table's CPU runtimes
 DEFAULT_SIZE = "256x512"  # the Cityscapes presets' size; a --model paints at its own
+ARCH_SIZES = {"cyclegan": "256x256"}  # the released CycleGAN models' size
+PICTURE_SEED = 1000  # the landscape an image-in model translates (calibration uses seeds 0-23)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,14 +125,15 @@ def check_backends(backends) -> tuple[str, ...]:
 
 
 def plan_subjects(archs=(), models=(), size: tuple[int, int] | None = None) -> tuple[Subject, ...]:
-    """The models to measure, torch-free: architectures at `size` (256x512 when None), or trained models
-    (bundled names or rtgan model directories, via the catalog) at `size` or their natural size."""
+    """The models to measure, torch-free: architectures at `size` (when None, 256x512, or the arch's own
+    size in ARCH_SIZES: CycleGAN's 256x256), or trained models (bundled names or rtgan model
+    directories, via the catalog) at `size` or their natural size."""
     if archs and models:
         raise ConfigError("give --archs (presets with random weights) or --model (trained models), not both")
     subjects = []
     for arch in archs:
         preset = lookup(arch, PRESETS, "architecture")
-        h, w = size or cli.parse_size(DEFAULT_SIZE)
+        h, w = size or cli.parse_size(ARCH_SIZES.get(arch, DEFAULT_SIZE))
         subjects.append(Subject(preset, arch, h, w, preset=preset))
     for model in models:
         ref = catalog.resolve(model)
@@ -394,11 +406,25 @@ def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[t
     return cases
 
 
+def bench_feeds(model, height: int, width: int) -> dict[str, np.ndarray]:
+    """The engine inputs every case of a subject runs on (batch 1): the inputs its signature declares,
+    a random label map for a label-map model; an image input gets a rendered landscape photo (not
+    noise: what a translator is for), of a seed the int8 calibration does not use."""
+    from .data import landscapes
+    from .export import model_feeds
+
+    feeds = model_feeds(model, height, width, batch=1, seed=1)
+    for i in model.signature().inputs:
+        if i.kind == "image":
+            feeds[i.name] = np.ascontiguousarray(landscapes.render(PICTURE_SEED, height, width)[1][None])
+    return feeds
+
+
 def _measure_subject(s: Subject, plan: Plan, machine: dict, work: Path, say) -> list[dict]:
-    from .export import model_feeds, psnr
+    from .export import psnr
 
     model, model_dir = _subject_model(s, work, say)
-    feeds = model_feeds(model, s.height, s.width, batch=1, seed=1)
+    feeds = bench_feeds(model, s.height, s.width)
     say(f"  {model.signature().describe()}")
     np.savez(work / "feeds.npz", **feeds)
     flops, conv_flops = model_flops(model, feeds)
@@ -455,7 +481,7 @@ def measure(plan: Plan, workdir=None, progress: bool = True) -> dict:
 
 
 def benchmark(
-    archs=tuple(PRESETS),
+    archs=DEFAULT_ARCHS,
     backends=DEFAULT_BACKENDS,
     height=None,
     width=None,
@@ -467,7 +493,8 @@ def benchmark(
     models=(),
 ) -> dict:
     """Measure every case; returns {'machine': ..., 'rows': [...]}. `models` (bundled names or rtgan model
-    directories) replaces `archs`; sizes default to 256x512 for archs, the natural size for models."""
+    directories) replaces `archs`; sizes default to 256x512 for archs (CycleGAN 256x256), the natural
+    size for models."""
     if (height is None) != (width is None):
         raise ConfigError("give both height and width, or neither")
     size = (height, width) if height is not None else None
@@ -553,8 +580,9 @@ def parser() -> cli.Parser:
         "--archs",
         nargs="+",
         metavar="ARCH",
-        help=f"architectures at their Cityscapes presets, random realistic weights: {', '.join(PRESETS)} "
-        "(default: all three, unless --model)",
+        help="architectures at their presets, random realistic weights: "
+        + ", ".join(f"{a} ({p})" for a, p in PRESETS.items())
+        + f" (default: {' '.join(DEFAULT_ARCHS)}, unless --model)",
     )
     ap.add_argument(
         "--model",
@@ -571,7 +599,11 @@ def parser() -> cli.Parser:
         help="engine backends to time, besides eager and the naive ONNX export "
         f"(default: {' '.join(DEFAULT_BACKENDS)})",
     )
-    cli.add_size(ap, help=f"image size (default: {DEFAULT_SIZE} for --archs, the model's natural size for --model)")
+    sizes = ", ".join(f"{s} for {a}" for a, s in ARCH_SIZES.items())
+    cli.add_size(
+        ap,
+        help=f"image size (default: {DEFAULT_SIZE} for --archs, {sizes}; the model's natural size for --model)",
+    )
     ap.add_argument(
         "--precisions",
         nargs="+",
@@ -609,7 +641,7 @@ def _main(argv: list[str] | None) -> int:
             raise ConfigError(f"--report {args.report}: not a readable bench.json ({e})") from None
         write_report(result, Path(args.report).parent, not args.no_plot)
         return 0
-    archs = args.archs if args.archs is not None else ([] if args.model else list(PRESETS))
+    archs = args.archs if args.archs is not None else ([] if args.model else list(DEFAULT_ARCHS))
     backends = args.backends or DEFAULT_BACKENDS
     p = plan(archs, backends, cli.size_of(args), args.repeats, args.threads, args.ablation, args.model,
              args.precisions)  # fmt: skip

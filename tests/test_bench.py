@@ -278,3 +278,52 @@ def _feeds(tmp: Path, size: int) -> str:
     labels = landscapes.layout(5, size, size).astype(np.int32)[None]
     np.savez(tmp / "feeds.npz", labels=labels)
     return str(tmp / "feeds.npz")
+
+
+def test_cyclegan_is_an_arch_measured_at_its_release_size():
+    subjects = bench.plan_subjects(["cyclegan", "spade"])
+    assert [(s.name, s.arch, s.size) for s in subjects] == [
+        ("cyclegan-style-monet", "cyclegan", "256x256"),  # every released CycleGAN model's size
+        ("spade-cityscapes", "spade", "256x512"),
+    ]
+    assert {s.size for s in bench.plan_subjects(["cyclegan", "spade"], size=(128, 256))} == {"128x256"}
+    with pytest.raises(ConfigError, match="multiples of 4"):  # the ResNet's own size check
+        bench.check_sizes(bench.plan(["cyclegan"], ["onnxruntime"], size=(66, 64)))
+
+
+def test_an_image_in_model_translates_a_photo_and_the_engines_paint_what_eager_paints(quick, monkeypatch, tmp_path):
+    # a slim CycleGAN ResNet-9 (ngf 8) with random realistic weights, benched as a model directory
+    import torch
+
+    from rtgan.models import get_model, save
+    from rtgan.models.init import randomize_like_trained
+
+    model = randomize_like_trained(get_model("cyclegan-style-monet", ngf=8), 64, 64)
+    save(model, tmp_path / "cyclegan")
+    monkeypatch.setattr(bench, "_in_process", bench._case)  # the cases in this process: see above
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+    p = bench.plan(models=[str(tmp_path / "cyclegan")], backends=["onnxruntime"], size=(64, 64), repeats=1,
+                   threads=1)  # fmt: skip
+    work = tmp_path / "work"
+    rows = bench.measure(p, workdir=work, progress=False)["rows"]
+    assert [r["case"] for r in rows] == ["eager PyTorch (official-style)", "naive ONNX on onnxruntime",
+                                         "rtgan onnxruntime"]  # fmt: skip
+    assert all(r["arch"] == "cyclegan" and r["size"] == "64x64" and r["p50_ms"] > 0 for r in rows)
+    (sub,) = work.iterdir()
+    feeds = dict(np.load(sub / "feeds.npz"))
+    assert list(feeds) == ["source"]  # the signature's image input, by name
+    photo = feeds["source"]
+    assert photo.shape == (1, 64, 64, 3) and photo.dtype == np.uint8
+    steps = np.abs(np.diff(photo.astype(np.int16), axis=2)).mean()
+    assert steps < 0.5 * photo.std()  # a picture (regions, gradients), not per-pixel noise
+    eager, naive, engine = (np.load(sub / f"{i}.npy") for i in range(3))
+    # the eager case is the model on that photo, in [-1, 1] as the official loader makes it
+    x = torch.from_numpy(photo).permute(0, 3, 1, 2).float() / 255 * 2 - 1
+    with torch.no_grad():
+        own = ((model(x) + 1) * 127.5).clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    assert eager.shape == (1, 64, 64, 3) and eager.dtype == np.uint8
+    assert np.abs(eager.astype(float) - own).max() <= 1.0  # the uint8 conversion's rounding
+    assert eager.std() > 10  # a painting, not a flat image
+    for image, row in [(naive, rows[1]), (engine, rows[2])]:
+        assert np.abs(image.astype(int) - eager.astype(int)).max() <= 1
+        assert row["psnr_db"] >= 60, row

@@ -51,9 +51,42 @@ def random_inputs(model: nn.Module, height: int, width: int, batch: int = 1, gen
     return labels, instance, model.prepare(labels, instance, **kwargs)
 
 
+IMAGE_ARCHS = ("pix2pix", "cyclegan", "munit")  # image -> image: rtgan/models/pix2pix.py, munit.py
+
+
+def takes_images(model: nn.Module) -> bool:
+    """Whether the model translates images (pix2pix, CycleGAN, MUNIT) rather than painting label maps."""
+    return getattr(getattr(model, "config", None), "arch", None) in IMAGE_ARCHS
+
+
+def random_images(model: nn.Module, height: int, width: int, batch: int = 1, generator: torch.Generator | None = None):
+    """`forward`'s arguments for an image-in model: smooth random images in [-1, 1] (coarse noise at
+    1/32 and 1/8 of the size, upsampled bilinearly, plus a little pixel noise: regions, gradients and
+    edges, as in photos, not white noise), and for MUNIT a style code ~ N(0, 1)."""
+    import torch.nn.functional as F
+
+    c = model.config
+    channels = c.source_dim if c.arch == "munit" else c.input_nc
+    image = torch.zeros(batch, channels, height, width)
+    for cell, amplitude in ((32, 0.6), (8, 0.3)):
+        coarse = torch.rand(batch, channels, -(-height // cell) + 1, -(-width // cell) + 1, generator=generator)
+        image += amplitude * F.interpolate(coarse * 2 - 1, size=(height, width), mode="bilinear", align_corners=True)
+    image += 0.05 * torch.randn(batch, channels, height, width, generator=generator)
+    image = image.clamp(-1, 1)
+    if c.arch == "munit":
+        return image, torch.randn(batch, c.style_dim, 1, 1, generator=generator)
+    return (image,)
+
+
 def _output_layer(model: nn.Module) -> nn.Module:
     if model.config.arch == "spade":
         return model.conv_img
+    if model.config.arch == "munit":  # the decoder that paints (the target domain's), its final 7x7 conv
+        return model.target.dec.model[-1].conv
+    if model.config.arch in ("pix2pix", "cyclegan"):
+        if model.config.unet:  # the outermost level's transposed conv, before the tanh
+            return model.model.model[3]
+        return model.model[-2]  # the ResNet's final 7x7 conv
     skip = ("encoder", "noise_decoder")  # VAE encoder, pix2pixHD's decoder-noise 1x1 convs
     return [m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and not n.startswith(skip)][-1]
 
@@ -66,15 +99,21 @@ def randomize_like_trained(
 
     Plain random init makes these deep generators either ignore the labels or overflow (a
     batch norm with default statistics normalises nothing). Here weights are xavier(1.0), batch-norm
-    statistics are gathered on random label maps (then perturbed, so running and batch statistics
+    statistics are gathered on random inputs (then perturbed, so running and batch statistics
     differ), instance-norm affines are random, and the output layer is scaled by bisection so the
-    image has std ~`target_std`: neither flat nor saturated.
+    image has std ~`target_std`: neither flat nor saturated. The inputs are what the model takes:
+    random label maps (`random_inputs`), or smooth random images for an image-in model such as
+    pix2pix, CycleGAN or MUNIT (`random_images`, with a random style code for MUNIT).
     """
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     init_weights(model, gain=1.0)
-    z_dim = model.config.z_dim if getattr(model.config, "use_vae", False) else None
-    z = (lambda b: torch.randn(b, z_dim, generator=g)) if z_dim else (lambda b: None)
+    if takes_images(model):  # image -> image: smooth random images (and a style code) as inputs
+        args, kwargs = (lambda b: random_images(model, height, width, b, g)), (lambda b: {})
+    else:  # label maps (+ z for a VAE); the draws in this order, so the weights stay as they were
+        z_dim = model.config.z_dim if getattr(model.config, "use_vae", False) else None
+        z = (lambda b: torch.randn(b, z_dim, generator=g)) if z_dim else (lambda b: None)
+        args, kwargs = (lambda b: (random_inputs(model, height, width, b, g)[2],)), (lambda b: {"z": z(b)})
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     if bns:
         for m in bns:
@@ -82,7 +121,7 @@ def randomize_like_trained(
             m.momentum = None  # cumulative average over the batches below
         model.train()
         for _ in range(2):
-            model(random_inputs(model, height, width, 2, g)[2], z=z(2))
+            model(*args(2), **kwargs(2))
         for m in bns:
             m.momentum = 0.1
             m.running_mean.add_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
@@ -94,13 +133,12 @@ def randomize_like_trained(
     model.eval()
     layer = _output_layer(model)
     w0, b0 = layer.weight.clone(), layer.bias.clone()
-    sem = random_inputs(model, height, width, 1, g)[2]
-    zz = z(1)
+    inputs, options = args(1), kwargs(1)
     lo, hi = -24.0, 8.0
     for _ in range(iterations):
         mid = (lo + hi) / 2
         layer.weight.copy_(w0 * 2**mid)
         layer.bias.copy_(b0 * 2**mid)
-        std = model(sem, z=zz).std().item()
+        std = model(*inputs, **options).std().item()
         lo, hi = (mid, hi) if std < target_std else (lo, mid)
     return model
