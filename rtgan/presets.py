@@ -15,6 +15,17 @@ from typing import Any
 from .data.landscapes import LABEL_IDS as LANDSCAPE_IDS
 from .utils.names import lookup
 
+# Every architecture name `rtgan.models.registry.ARCHITECTURES` builds, in its order (a test keeps
+# the two equal): here, torch-free, so that a command checks --arch before PyTorch loads.
+ARCHS = ("spade", "asapnet", "pix2pixhd", "pix2pix", "cyclegan", "munit", "dcgan", "dcgan-pytorch-gan", "cgan",
+         "infogan")  # fmt: skip
+
+
+def check_arch(arch: str) -> str:
+    """`arch` if the model registry builds it; else a ConfigError naming the closest one."""
+    lookup(arch, dict.fromkeys(ARCHS), "architecture")
+    return arch
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:

@@ -68,6 +68,9 @@ def test_every_bundled_model_exports_and_generates_by_name(name, tmp_path):
     assert (engine.height, engine.width) == (256, 256)
     from rtgan.generate import main
 
+    if engine.input_names == ["source"]:  # an image-to-image model: it needs a picture to translate
+        assert main(["--model", str(out), "--out", str(tmp_path / "e.png")]) == 2
+        return
     assert main(["--model", name, "--out", str(tmp_path / "p.png")]) == 0
     assert main(["--model", str(out), "--out", str(tmp_path / "e.png")]) == 0
     eager, engined = (cv2.imread(str(tmp_path / f))[..., ::-1] for f in ("p.png", "e.png"))
@@ -84,6 +87,12 @@ FAST_FAILURES = [
     ("rtgan.export", ["--model", "landscape-asapnet", "--size", "256by256"], "HEIGHTxWIDTH"),
     ("rtgan.export", ["--model", "landscape-asapnet", "--backend", "tensorrt"], "NVIDIA GPU"),
     ("rtgan.export", ["--model", "landscape-asapnet", "--backend", "trt-rtx", "--compute-capability", "SM99"], "SM89"),
+    (
+        "rtgan.export",
+        ["--arch", "pix2pxi", "--size", "256x256"],
+        "unknown architecture 'pix2pxi' (did you mean 'pix2pix'?)",
+    ),
+    ("rtgan.export", ["--preset", "cyclegan-style-monet", "--arch", "munit"], "is a cyclegan preset, not munit"),
     ("rtgan.generate", ["--model", "landscape-asapnt"], "did you mean 'landscape-asapnet'"),
     ("rtgan.generate", ["--labels", "no-such-map.png"], "no such file"),
     ("rtgan", ["lsit"], "invalid choice"),
@@ -295,3 +304,40 @@ def test_an_option_a_backend_does_not_take_is_named(tmp_path):
     from rtgan.formats import FORMATS
 
     assert set(_AUTO_ORDER) == set(FORMATS) and _AUTO_ORDER[-1] == "torch"  # the reference is the last resort
+
+
+def test_the_arch_list_of_the_commands_is_the_registry():
+    from rtgan import presets
+    from rtgan.models.registry import ARCHITECTURES
+
+    assert presets.ARCHS == tuple(ARCHITECTURES)  # the torch-free copy the commands check --arch against
+
+
+def test_export_takes_every_arch_name():
+    from rtgan import ConfigError, presets
+    from rtgan.export.__main__ import check, parser
+
+    for arch in presets.ARCHS:  # the checks before PyTorch loads
+        assert check(parser().parse_args(["--arch", arch, "--size", "64x64"]))["preset"] is None
+    with pytest.raises(ConfigError, match=r"unknown architecture 'cyclgan' \(did you mean 'cyclegan'\?\); choose"):
+        check(parser().parse_args(["--arch", "cyclgan", "--size", "64x64"]))
+    (arch,) = [a for a in parser()._actions if a.dest == "arch"]
+    assert arch.choices is None and all(name in arch.help for name in presets.ARCHS)  # choices: no typed error
+
+
+@pytest.mark.parametrize(
+    "arch, sets, size",
+    [("pix2pix", ["ngf=8", "netG=unet_128"], "128x128"), ("cyclegan", ["ngf=8"], "64x96"),
+     ("munit", ["dim=8", "mlp_dim=32"], "64x96")],
+)  # fmt: skip
+def test_export_builds_image_archs_by_name_for_tensorrt_rtx(arch, sets, size, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorrt_rtx")
+    from rtgan.models import init
+
+    monkeypatch.setattr(init, "randomize_like_trained", lambda model, h, w: model)  # its statistics take seconds
+    out = tmp_path / arch
+    argv = ["--arch", arch, "--set", *sets, "--size", size, "--backend", "trt-rtx", "--compute-capability", "SM86"]
+    assert _export_cli(*argv, "--out", str(out)) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["arch"] == arch and manifest["target"] == {"device": "cuda", "gpu_arch": "SM86"}
+    assert manifest["inputs"][0]["name"] == "source" and manifest["plan"]["plan_bytes"] > 0

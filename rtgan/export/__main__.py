@@ -34,7 +34,7 @@ def parser() -> cli.Parser:
         "latest_net_G.pth (with --preset); default with --preset: random weights",
     )
     src.add_argument("--preset", metavar="NAME", help="official options by preset: " + ", ".join(presets.PRESETS))
-    src.add_argument("--arch", choices=["spade", "asapnet", "pix2pixhd"], help="architecture (else from the preset)")
+    src.add_argument("--arch", metavar="NAME", help="architecture (else from the preset): " + ", ".join(presets.ARCHS))
     src.add_argument("--encoder", metavar="PTH", help="official latest_net_E.pth of a SPADE VAE model")
     cli.add_set(src, help="official option overrides, e.g. --set label_nc=35 no_instance=true")
     out = ap.add_argument_group("artifact")
@@ -87,6 +87,10 @@ def check(args) -> dict:
     fmt = get_format(args.backend)
     check_can_export(fmt, args.precision, verify=not args.no_verify, compute_capability=args.compute_capability)
     preset = presets.get_preset(args.preset) if args.preset else None
+    if args.arch is not None:
+        presets.check_arch(args.arch)
+        if preset is not None and args.arch != preset.arch:
+            raise ConfigError(f"preset {preset.name!r} is a {preset.arch} preset, not {args.arch}")
     ref = catalog.resolve(args.model) if args.model else None
     if ref is not None and ref.kind == "engine":
         raise ConfigError(f"{args.model} is already an exported engine; run it with rtgan.Engine.load or the demo")
@@ -125,9 +129,7 @@ def build(args, plan: dict):
         sets["encoder"] = args.encoder
     if ref is not None and ref.kind == "model":
         return models.load(ref.path), str(ref.path)
-    arch = preset.arch if preset else args.arch
-    if args.arch and preset and args.arch != preset.arch:
-        raise ConfigError(f"preset {preset.name!r} is a {preset.arch} preset, not {args.arch}")
+    arch = preset.arch if preset else args.arch  # check() made sure the two agree
     if ref is not None:
         return models.load_official(arch, ref.path, preset=args.preset, **sets), str(ref.path)
     config = preset.config(**sets) if preset else models.make_config(arch, **sets)

@@ -272,6 +272,11 @@ def export(
             from .onnx import export_onnx, to_fp16
 
             export_onnx(graph, tmp / ONNX_FILE, fold_constants=not compact)
+            image_in = any(i["dtype"] == "uint8" for i in inputs)
+            if image_in and fmt.backend in ("tensorrt", "tensorrt-rtx"):  # TensorRT takes uint8 into a Cast only
+                from .onnx import cast_uint8_inputs_first
+
+                cast_uint8_inputs_first(tmp / ONNX_FILE, tmp / ONNX_FILE)
             if precision == "fp16":
                 to_fp16(tmp / ONNX_FILE, tmp / ONNX_FILE)
             elif compact:
@@ -285,6 +290,10 @@ def export(
 
                 kernel_graph = inference_graph(model, height, width, dataclasses.replace(rewrites, kernels=True))
                 export_plugin_onnx(kernel_graph, tmp / PLUGIN_ONNX_FILE)
+                if image_in and fmt.backend == "tensorrt":  # the plan is built from this graph
+                    from .onnx import cast_uint8_inputs_first
+
+                    cast_uint8_inputs_first(tmp / PLUGIN_ONNX_FILE, tmp / PLUGIN_ONNX_FILE)
                 if compact:
                     from .onnx import store_exact_fp16
 

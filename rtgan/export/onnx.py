@@ -58,6 +58,53 @@ def export_onnx(graph: GeneratorGraph, path: str | Path, *, dynamo: bool = False
     return path
 
 
+# ops that only move or relabel elements: casting before them gives the same tensor
+LAYOUT_OPS = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity")
+
+
+def cast_uint8_inputs_first(src: str | Path, dst: str | Path) -> int:
+    """Move each uint8 graph input's first Cast before the layout op (Transpose, Reshape, ...) that
+    precedes it: Cast(Transpose(x)) -> Transpose(Cast(x)), the same values. TensorRT and TensorRT-RTX
+    take uint8 only into a Cast (and out of the graph): an image input's NHWC -> NCHW permute
+    before its cast to float fails to parse ("/Transpose: first input has type UInt8"). Other
+    uses of a uint8 input are left for the parser to name. Returns how many ops moved."""
+    import onnx
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    uint8 = {i.name for i in graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.UINT8}
+    outputs = {o.name for o in graph.output}
+    consumers: dict[str, list[int]] = {}
+    for k, node in enumerate(graph.node):
+        for name in node.input:
+            consumers.setdefault(name, []).append(k)
+    nodes = [onnx.NodeProto() for _ in graph.node]
+    for copy, node in zip(nodes, graph.node):
+        copy.CopyFrom(node)
+    retyped: set[str] = set()
+    for k, node in enumerate(nodes):
+        if node.op_type not in LAYOUT_OPS or not node.input or node.input[0] not in uint8:
+            continue
+        users = consumers.get(node.output[0], [])
+        if node.output[0] in outputs or len(users) != 1 or nodes[users[0]].op_type != "Cast":
+            continue
+        cast = nodes[users[0]]
+        x, between, y = node.input[0], node.output[0], cast.output[0]
+        cast.input[0], cast.output[0] = x, between  # Cast(x) -> between (no longer uint8)
+        node.input[0], node.output[0] = between, y  # layout(between) -> y, as the Cast gave before
+        nodes[k], nodes[users[0]] = cast, node  # the cast now runs first (x is a graph input)
+        retyped.add(between)
+    if not retyped and Path(src) == Path(dst):
+        return 0
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for v in [v for v in graph.value_info if v.name in retyped]:  # typed uint8 before
+        graph.value_info.remove(v)
+    onnx.save(model, str(dst))
+    onnx.checker.check_model(str(dst), full_check=True)
+    return len(retyped)
+
+
 def store_exact_fp16(src: str | Path, dst: str | Path, min_elements: int = 1024) -> dict:
     """Store each float32 weight whose every value fp16 represents exactly as fp16, cast back to
     float32 in the graph: the same fp32 computation, bit for bit, in about half the file (weights

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..utils.names import lookup
 
 ROOT = Path(__file__).parent
-BUNDLED = ("landscape-asapnet", "landscape-spade", "landscape-pix2pixhd")
+# the label-map models, then the image-to-image one (the demo's photo -> painting mode)
+BUNDLED = ("landscape-asapnet", "landscape-spade", "landscape-pix2pixhd", "sketch2landscape-pix2pix")
 DEFAULT = "landscape-asapnet"  # the real-time demo model
 
 
