@@ -146,5 +146,5 @@ def test_generate_samples_a_latent_generator_and_the_demo_says_it_takes_label_ma
     assert cv2.imread(str(tmp_path / "e.png")).shape == (32, 64, 3)
     assert main(["--model", str(engine), "--labels", str(tmp_path / "s.png"), "--out", str(tmp_path / "x.png")]) == 2
     assert "not label maps" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="not a label map: the demo paints label maps"):
+    with pytest.raises(ConfigError, match="neither a label map nor an image: the demo paints those"):
         open_engine(str(engine))
