@@ -16,7 +16,8 @@ from .engine.contract import MANIFEST
 from .errors import ConfigError
 
 MODEL_CONFIG = "config.json"  # rtgan.models.io's file (duplicated here so this module stays torch-free)
-OFFICIAL_SUFFIXES = (".pth", ".pt", ".ckpt")
+# rosinality StyleGAN saves `.model`; NVlabs `.pkl` files are recognised so that the loader can say why it refuses them
+OFFICIAL_SUFFIXES = (".pth", ".pt", ".ckpt", ".model", ".pkl")
 
 
 @dataclasses.dataclass(frozen=True)

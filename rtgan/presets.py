@@ -18,7 +18,7 @@ from .utils.names import lookup
 # Every architecture name `rtgan.models.registry.ARCHITECTURES` builds, in its order (a test keeps
 # the two equal): here, torch-free, so that a command checks --arch before PyTorch loads.
 ARCHS = ("spade", "asapnet", "pix2pixhd", "pix2pix", "cyclegan", "munit", "dcgan", "dcgan-pytorch-gan", "cgan",
-         "infogan")  # fmt: skip
+         "infogan", "stylegan")  # fmt: skip
 
 
 def check_arch(arch: str) -> str:
@@ -86,6 +86,8 @@ _PIX2PIX_RELEASES = {
     "map2sat": ("map2sat", "Google map -> aerial photo"),
     "sat2map": ("sat2map", "aerial photo -> Google map"),
 }
+# rosinality StyleGAN's Generator.progression widths, 4 to 1024 px (the same at every released size)
+_STYLEGAN_CHANNELS = (512, 512, 512, 512, 256, 128, 64, 32, 16)
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -331,6 +333,19 @@ PRESETS: dict[str, Preset] = {
             "InfoGAN (PyTorch-GAN), 32x32 grayscale, 10 classes + 2 continuous codes",
             "eriklindernoren/PyTorch-GAN implementations/infogan",
             notes="`model(z, label_onehot, code)`",
+        ),
+        # rosinality/style-based-gan-pytorch: the same keys at every size (the resolution is `step`)
+        *(
+            Preset(
+                f"stylegan-ffhq-{size}",
+                "stylegan",
+                dict(code_dim=512, n_mlp=8, channels=_STYLEGAN_CHANNELS, fused=True, size=size),
+                f"StyleGAN (rosinality) on FFHQ, {size}x{size}, from a 512-d z and per-resolution noise",
+                f"rosinality/style-based-gan-pytorch README: the {size}px checkpoint (its 'g_running' entry)",
+                notes=f"step {size.bit_length() - 3}; `model(z, step=, alpha=, mean_style=, style_weight=, "
+                "mixing_range=)`",
+            )
+            for size in (256, 512, 1024)
         ),
     ]
 }

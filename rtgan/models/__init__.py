@@ -19,6 +19,7 @@ from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
 from .presets import PRESETS, Preset, get_model, get_preset, list_presets
 from .registry import ARCHITECTURES, build, make_config
 from .spade import ConvEncoder, SPADEConfig, SPADEGenerator
+from .stylegan import StyleGANConfig, StyleGANGenerator
 
 __all__ = [
     "ARCHITECTURES",
@@ -42,6 +43,8 @@ __all__ = [
     "ResnetGenerator",
     "SPADEConfig",
     "SPADEGenerator",
+    "StyleGANConfig",
+    "StyleGANGenerator",
     "UnetGenerator",
     "build",
     "get_model",

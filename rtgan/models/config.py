@@ -61,7 +61,8 @@ class GeneratorConfig:
 
     @classmethod
     def _check_type(cls, name: str, value: Any, hint: Any) -> None:
-        allowed = typing.get_args(hint) or (hint,)
+        # a union's members, else the one type (a bare tuple[int, ...] is one type, not a union of its args)
+        allowed = (hint,) if typing.get_origin(hint) is tuple else typing.get_args(hint) or (hint,)
         ok = any(
             (t is type(None) and value is None)
             or (t is bool and isinstance(value, bool))

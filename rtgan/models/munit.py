@@ -454,7 +454,7 @@ def munit_state_dict(raw: Any, config: MUNITConfig, *, what: str = "MUNIT checkp
     Only the PyTorch 0.3 InstanceNorm statistics the official test script deletes (STALE_KEYS) are
     dropped, with a warning; anything else missing, extra or mis-shaped is a CheckpointError.
     """
-    from .official import check_dtypes, check_keys, state_shapes  # official imports the registry, which imports us
+    from .official import check_dtypes, check_keys, check_tensors, state_shapes  # official imports the registry
 
     if not isinstance(raw, Mapping) or set(raw) != {"a", "b"}:
         got = sorted(map(str, raw))[:8] if isinstance(raw, Mapping) else type(raw).__name__
@@ -466,15 +466,8 @@ def munit_state_dict(raw: Any, config: MUNITConfig, *, what: str = "MUNIT checkp
         skeleton = MUNITGenerator(config)
     state: dict[str, torch.Tensor] = {}
     for domain in ("a", "b"):
-        part = raw[domain]
         where = f"{what}, generator {domain!r}"
-        if not isinstance(part, Mapping):
-            raise CheckpointError(f"{where}: expected a state dict (names -> tensors), got a {type(part).__name__}")
-        for k, v in part.items():
-            if not isinstance(k, str) or not isinstance(v, torch.Tensor):
-                raise CheckpointError(f"{where}: entry {k!r:.60} holds a {type(v).__name__}, not a tensor")
-            if v.layout != torch.strided or v.is_quantized or v.is_meta:
-                raise CheckpointError(f"{where}: tensor {k!r} is {v.layout}/quantized/meta, not a plain dense tensor")
+        part = check_tensors(raw[domain], where)
         stale = [k for k in part if k in STALE_KEYS]
         if stale:
             warnings.warn(

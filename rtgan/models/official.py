@@ -70,6 +70,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
+def check_tensors(state: Any, what: str) -> dict[str, torch.Tensor]:
+    """`state` as a dict of plain dense tensors under string names, else a CheckpointError naming the bad entry."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{what}: expected a state dict (names -> tensors), got a {type(state).__name__}")
+    for k, v in state.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{what}: entry {k!r:.60} holds a {type(v).__name__}, not a tensor")
+        if v.layout != torch.strided or v.is_quantized or v.is_meta:
+            raise CheckpointError(f"{what}: tensor {k!r} is {v.layout}/quantized/meta, not a plain dense tensor")
+    return dict(state)
+
+
 def state_shapes(state: Mapping[str, torch.Tensor]) -> Shapes:
     return {k: tuple(v.shape) for k, v in state.items()}
 
@@ -391,6 +403,11 @@ def load_official(
         from .munit import munit_state_dict
 
         model.load_state_dict(munit_state_dict(_load_pth(weights), config, what=os.fspath(weights)), strict=True)
+        return model.eval()
+    if arch == "stylegan":  # a phase-end dict whose 'g_running' entry is the generator, or a bare state dict
+        from .stylegan import read_stylegan_checkpoint
+
+        model.load_state_dict(read_stylegan_checkpoint(weights, config), strict=True)
         return model.eval()
     state = read_state_dict(weights)
     if arch in ("pix2pix", "cyclegan"):

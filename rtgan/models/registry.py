@@ -23,6 +23,7 @@ from .munit import MUNITConfig, MUNITGenerator
 from .pix2pix import CycleGANConfig, Pix2PixConfig, Pix2PixGenerator
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
 from .spade import SPADEConfig, SPADEGenerator
+from .stylegan import StyleGANConfig, StyleGANGenerator
 
 # config class, and the module class (or builder) that takes it
 ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], Callable[..., nn.Module]]] = {
@@ -38,6 +39,7 @@ ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], Callable[..., nn.Module]]]
     "dcgan-pytorch-gan": (PyTorchGANDCGANConfig, PyTorchGANDCGANGenerator),  # eriklindernoren/PyTorch-GAN
     "cgan": (CGANConfig, CGANGenerator),
     "infogan": (InfoGANConfig, InfoGANGenerator),
+    "stylegan": (StyleGANConfig, StyleGANGenerator),  # rosinality/style-based-gan-pytorch StyledGenerator
 }
 
 

@@ -24,6 +24,7 @@ ARCH = {
     "pix2pix": "pix2pix",
     "cyclegan": "cyclegan",
     "munit": "munit",
+    "stylegan": "stylegan",  # rosinality StyledGenerator(512): the same keys at every released size
 }
 # buffers that files of the 2018 pix2pix/CycleGAN code hold and the loader drops (see test_pix2pix.py)
 STALE = ("running_mean", "running_var", "num_batches_tracked")

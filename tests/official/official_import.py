@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 import types
@@ -72,3 +73,15 @@ def load(repo_name: str, module: str) -> types.ModuleType:
             )
         sys.modules.update(stubs)
         return importlib.import_module(module)
+
+
+def load_file(relpath: str) -> types.ModuleType:
+    """Import one file of a checkout that needs only torch (MUNIT/networks.py, style-based-gan-pytorch/model.py)
+    by its path, under a private module name, so that no top-level name can collide."""
+    path = Path(ROOT or "") / relpath
+    if not ROOT or not path.is_file():
+        pytest.skip(f"official code not found: set RTGAN_OFFICIAL_DIR to a folder with {relpath}")
+    spec = importlib.util.spec_from_file_location("official_" + relpath.replace("/", "_").removesuffix(".py"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

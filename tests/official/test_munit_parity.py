@@ -11,7 +11,6 @@ directions are compared with what the official test script runs:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import torch
 from torch import nn
 
 from rtgan.models.munit import STALE_KEYS, MUNITConfig, MUNITGenerator, munit_state_dict
+
+from official_import import load_file
 
 TOL = 1e-4
 ROOT = os.environ.get("RTGAN_OFFICIAL_DIR")
@@ -45,13 +46,7 @@ CASES = {
 
 
 def official_networks():
-    path = Path(ROOT or "") / "MUNIT" / "networks.py"
-    if not ROOT or not path.is_file():
-        pytest.skip("official MUNIT checkout not found: set RTGAN_OFFICIAL_DIR to a folder with MUNIT/networks.py")
-    spec = importlib.util.spec_from_file_location("official_munit_networks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("MUNIT/networks.py")
 
 
 @torch.no_grad()
