@@ -18,7 +18,7 @@ from .utils.names import lookup
 # Every architecture name `rtgan.models.registry.ARCHITECTURES` builds, in its order (a test keeps
 # the two equal): here, torch-free, so that a command checks --arch before PyTorch loads.
 ARCHS = ("spade", "asapnet", "pix2pixhd", "pix2pix", "cyclegan", "munit", "dcgan", "dcgan-pytorch-gan", "cgan",
-         "infogan", "stylegan")  # fmt: skip
+         "infogan", "stylegan", "oasis", "sean")  # fmt: skip
 
 
 def check_arch(arch: str) -> str:
@@ -88,6 +88,16 @@ _PIX2PIX_RELEASES = {
 }
 # rosinality StyleGAN's Generator.progression widths, 4 to 1024 px (the same at every released size)
 _STYLEGAN_CHANNELS = (512, 512, 512, 512, 256, 128, 64, 32, 16)
+# OASIS_Generator at the dataset modes' settings (dataloaders/*.py set label_nc, crop_size, aspect_ratio)
+_OASIS = dict(contain_dontcare_label=True, channels_G=64, num_res_blocks=6, z_dim=64, no_3dnoise=False,
+              param_free_norm="syncbatch", spade_ks=3, no_spectral_norm=False)  # fmt: skip
+_OASIS_RELEASES = (
+    ("ade20k", "ADE20K", "256x256", dict(label_nc=150, crop_size=256, aspect_ratio=1.0), "ids 0..150, 0 = unknown"),
+    ("cityscapes", "Cityscapes", "256x512", dict(label_nc=34, crop_size=512, aspect_ratio=2.0),
+     "labelIds 0..33 (channel 34 unused), no instance edges"),
+    ("coco", "COCO-Stuff", "256x256", dict(label_nc=182, crop_size=256, aspect_ratio=1.0),
+     "COCO-Stuff ids + 1, 0 = unlabelled (`dataset_labels`)"),
+)  # fmt: skip
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -346,6 +356,37 @@ PRESETS: dict[str, Preset] = {
                 "mixing_range=)`",
             )
             for size in (256, 512, 1024)
+        ),
+        # boschresearch/OASIS pretrained checkpoints (models/best_EMA.pth); labels are the dataloaders' channel indices
+        *(
+            Preset(
+                f"oasis-{mode}",
+                "oasis",
+                {**_OASIS, **options},
+                f"OASIS on {name}, {size}, from label ids and a 64-d z (3D noise)",
+                f"boschresearch/OASIS README: oasis_{mode}_pretrained (models/best_EMA.pth)",
+                notes=f"{ids}; `model(model.prepare(labels), z=z)`",
+            )
+            for mode, name, size, options, ids in _OASIS_RELEASES
+        ),
+        Preset(
+            "sean-celebahq",
+            "sean",
+            dict(
+                label_nc=19,
+                contain_dontcare_label=False,
+                no_instance=True,
+                crop_size=256,
+                aspect_ratio=1.0,
+                ngf=64,
+                norm_G="spectralspadesyncbatch3x3",
+                num_upsampling_layers="normal",
+                style_length=512,
+            ),
+            "SEAN on CelebAMask-HQ, 256x256, 19 face-part labels and a 512-d style code per part",
+            "ZPdesu/SEAN README: CelebA-HQ_pretrained (checkpoints/CelebA-HQ_pretrained/latest_net_G.pth)",
+            notes="`model(semantics, style=model.encode(image, semantics))`; engines take the codes "
+            "(`style_input='image'`: a style image)",
         ),
     ]
 }

@@ -14,6 +14,10 @@ Input kinds (`kind`), each with the dtype and per-sample shape the engine accept
 | `latent`   | float32 | (size,)          | a latent vector z; sampled N(0, I) when not given           |
 | `class`    | int32   | ()               | a class id in [0, classes); drawn uniformly when not given  |
 | `codes`    | float32 | (size,)          | continuous codes (InfoGAN); sampled U(-1, 1) when not given |
+| `styles`   | float32 | (classes, size)  | a style code per semantic channel (SEAN); sampled U(-1, 1)  |
+
+Inputs of a label-map generator other than `labels`, `instance` and `z` are passed to
+`Engine.run` by name, as those of a generator without labels.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 from .errors import ConfigError
 
 KINDS = {"labels": "int32", "instance": "int32", "image": "uint8", "latent": "float32", "class": "int32",
-         "codes": "float32"}  # fmt: skip
+         "codes": "float32", "styles": "float32"}  # fmt: skip
 SPATIAL = {"labels", "instance", "image"}
 
 
@@ -32,18 +36,18 @@ SPATIAL = {"labels", "instance", "image"}
 class Input:
     name: str  # the graph input's name
     kind: str  # one of KINDS
-    size: int | None = None  # latent / codes: the vector length
-    classes: int | None = None  # class: how many
+    size: int | None = None  # latent / codes / styles: the vector length
+    classes: int | None = None  # class: how many; styles: how many codes
     ids: tuple[int, ...] | None = None  # labels: the ids the model takes (None: 0..classes-1)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ConfigError(f"input {self.name!r}: unknown kind {self.kind!r}; one of {', '.join(KINDS)}")
-        if self.kind in ("latent", "codes") and not (isinstance(self.size, int) and self.size > 0):
+        if self.kind in ("latent", "codes", "styles") and not (isinstance(self.size, int) and self.size > 0):
             raise ConfigError(f"input {self.name!r} ({self.kind}) needs a positive size, got {self.size!r}")
         if (
-            self.kind in ("class", "labels")
-            and self.ids is None
+            self.kind in ("class", "labels", "styles")
+            and (self.ids is None or self.kind == "styles")
             and not (isinstance(self.classes, int) and self.classes > 0)
         ):
             raise ConfigError(f"input {self.name!r} ({self.kind}) needs classes > 0 or ids")
@@ -59,7 +63,8 @@ class Input:
     def shape(self, height: int | None, width: int | None) -> list:
         """The per-batch shape, with "batch" for the dynamic dimension."""
         per = {"labels": [height, width], "instance": [height, width], "image": [height, width, 3],
-               "latent": [self.size], "codes": [self.size], "class": []}[self.kind]  # fmt: skip
+               "latent": [self.size], "codes": [self.size], "class": [],
+               "styles": [self.classes, self.size]}[self.kind]  # fmt: skip
         return ["batch", *per]
 
 
@@ -102,6 +107,8 @@ class Signature:
                 return f"labels ({len(i.ids) if i.ids is not None else i.classes})"
             if i.kind in ("instance", "image"):
                 return i.kind
+            if i.kind == "styles":
+                return f"{i.name} ({i.classes}×{i.size})"
             return f"{i.name} ({i.size if i.kind != 'class' else i.classes})"
 
         out = "RGB" if self.channels == 3 else "gray"

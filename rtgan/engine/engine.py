@@ -136,14 +136,20 @@ class Engine:
 
         A model that takes instance edges uses `labels` as the instance map when `instance` is
         None (each connected class region one instance). A VAE model takes its style from `z`,
-        from a `style` image (through the exported encoder), or samples z ~ N(0, I).
+        from a `style` image (through the exported encoder), or samples z ~ N(0, I). A label-map
+        model's other declared inputs (SEAN's `style` and `noise`) are taken by name, one batch with
+        the labels, and sampled as the generators' inputs when absent.
         """
         if "labels" not in self.input_names:
             if labels is not None or instance is not None or style is not None:
                 raise InputError(f"this engine takes no label map; its inputs are {', '.join(self.input_names)}")
             return self._run_declared({**inputs, **({"z": z} if z is not None else {})})
-        if inputs:
-            raise InputError(f"unknown input(s) {', '.join(sorted(inputs))}; this engine takes {self._takes()}")
+        extra = self._extra_inputs()
+        if style is not None and "style" in extra:  # a declared input of that name, not the VAE's style image
+            inputs, style = {**inputs, "style": style}, None
+        unknown = sorted(set(inputs) - set(extra))
+        if unknown:
+            raise InputError(f"unknown input(s) {', '.join(unknown)}; this engine takes {self._takes()}")
         if labels is None:
             raise InputError(f"labels are required: this engine takes {self._takes()}")
         if style is not None:
@@ -173,8 +179,20 @@ class Engine:
             feeds["z"] = np.ascontiguousarray(z, dtype=np.float32)
         elif z is not None:
             raise InputError("z was given but this model has no latent input")
+        for name, spec in extra.items():
+            if name not in inputs:
+                feeds[name] = self._sample(spec, b)
+                continue
+            feeds[name] = _declared(spec, inputs[name], (self.height, self.width))[0]
+            if feeds[name].shape[0] != b:
+                raise InputError(f"{name} has batch {feeds[name].shape[0]}, the labels {b}")
         image = self._infer(feeds)
         return image[0] if single else image
+
+    def _extra_inputs(self) -> dict:
+        """A label-map graph's declared inputs besides labels, instance and z, by name."""
+        inputs = self.signature.inputs if self.signature is not None else ()
+        return {i.name: i for i in inputs if i.name not in ("labels", "instance", "z")}
 
     def _infer(self, feeds: dict) -> np.ndarray:
         """The backend's image, refused unless it is what the manifest promises (uint8 (B, H, W, C))."""
@@ -225,6 +243,8 @@ class Engine:
             return self.rng.standard_normal((b, spec.size)).astype(np.float32)
         if spec.kind == "codes":
             return self.rng.uniform(-1, 1, (b, spec.size)).astype(np.float32)
+        if spec.kind == "styles":
+            return self.rng.uniform(-1, 1, (b, spec.classes, spec.size)).astype(np.float32)
         if spec.kind == "class":
             return self.rng.integers(0, spec.classes, b).astype(np.int32)
         raise InputError(f"input {spec.name!r} ({spec.kind}) is required")
@@ -301,14 +321,16 @@ def _declared(spec, value, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
         if a.size and (a.min() < 0 or a.max() >= spec.classes):
             raise InputError(f"{spec.name} ids must be in 0..{spec.classes - 1}, got {a.min()}..{a.max()}")
         return np.ascontiguousarray(a.reshape(-1), np.int32), a.ndim == 0
-    if spec.kind in ("latent", "codes"):
+    if spec.kind in ("latent", "codes", "styles"):
+        per = (spec.size,) if spec.kind != "styles" else (spec.classes, spec.size)
         if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
             raise InputError(f"{spec.name} must hold floats, got dtype {a.dtype}")
-        if a.ndim not in (1, 2) or a.shape[-1] != spec.size:
-            raise InputError(f"{spec.name} must be ({spec.size},) or (B, {spec.size}), got shape {a.shape}")
+        if a.ndim not in (len(per), len(per) + 1) or a.shape[-len(per) :] != per:
+            one = f"({spec.size},)" if len(per) == 1 else str(per)
+            raise InputError(f"{spec.name} must be {one} or (B, {', '.join(map(str, per))}), got shape {a.shape}")
         if not np.isfinite(a).all():
             raise InputError(f"{spec.name} holds NaN or infinity")
-        return np.ascontiguousarray(a.reshape(-1, spec.size), np.float32), a.ndim == 1
+        return np.ascontiguousarray(a.reshape(-1, *per), np.float32), a.ndim == len(per)
     raise ConfigError(f"input {spec.name!r} of kind {spec.kind!r} is not supported by Engine.run yet")
 
 

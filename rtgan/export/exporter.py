@@ -85,6 +85,8 @@ def signature_feeds(signature, height: int, width: int, batch: int = 2, seed: in
             feeds[i.name] = rng.integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
         elif i.kind == "latent":
             feeds[i.name] = rng.standard_normal((batch, i.size)).astype(np.float32)
+        elif i.kind == "styles":
+            feeds[i.name] = rng.uniform(-1, 1, (batch, i.classes, i.size)).astype(np.float32)
         else:  # codes
             feeds[i.name] = rng.uniform(-1, 1, (batch, i.size)).astype(np.float32)
     return feeds
@@ -103,6 +105,7 @@ def model_feeds(model: nn.Module, height: int, width: int, batch: int = 1, seed:
         "label_ids": list(labels.ids) if labels.ids is not None else None,
         "z_dim": z.size if z is not None else None,
         "inputs": [{"name": i.name} for i in signature.inputs],
+        "signature": signature.to_dict(),
     }
     return sample_feeds(spec, batch=batch, seed=seed)
 
@@ -126,6 +129,11 @@ def sample_feeds(manifest: dict[str, Any], batch: int = 2, seed: int = 0) -> dic
         feeds["instance"] = labels * 10 + (rng.integers(0, 2, labels.shape, dtype=np.int32) * (labels == 1))
     if "z" in names:
         feeds["z"] = rng.standard_normal((batch, m["z_dim"])).astype(np.float32)
+    if m.get("signature") and set(names) - {"labels", "instance", "z"}:  # SEAN's style and noise: at random
+        from ..signature import Signature
+
+        rest = signature_feeds(Signature.from_dict(m["signature"]), h, w, batch, seed + 1)
+        feeds.update({k: v for k, v in rest.items() if k not in feeds})
     return feeds
 
 

@@ -13,11 +13,13 @@ from .classic import (
 )
 from .init import init_weights
 from .io import load, save
+from .oasis import OASISConfig, OASISGenerator
 from .official import load_official, read_state_dict
 from .pix2pix import CycleGANConfig, Pix2PixConfig, ResnetGenerator, UnetGenerator
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
 from .presets import PRESETS, Preset, get_model, get_preset, list_presets
 from .registry import ARCHITECTURES, build, make_config
+from .sean import SEANConfig, SEANGenerator
 from .spade import ConvEncoder, SPADEConfig, SPADEGenerator
 from .stylegan import StyleGANConfig, StyleGANGenerator
 
@@ -33,6 +35,8 @@ __all__ = [
     "DCGANGenerator",
     "InfoGANConfig",
     "InfoGANGenerator",
+    "OASISConfig",
+    "OASISGenerator",
     "PRESETS",
     "Pix2PixConfig",
     "Pix2PixHDConfig",
@@ -41,6 +45,8 @@ __all__ = [
     "PyTorchGANDCGANConfig",
     "PyTorchGANDCGANGenerator",
     "ResnetGenerator",
+    "SEANConfig",
+    "SEANGenerator",
     "SPADEConfig",
     "SPADEGenerator",
     "StyleGANConfig",

@@ -48,7 +48,9 @@ def random_inputs(model: nn.Module, height: int, width: int, batch: int = 1, gen
     kwargs = {}
     if getattr(c, "extra_nc", 0):
         kwargs["features"] = torch.randn(batch, c.extra_nc, height, width, generator=generator)
-    return labels, instance, model.prepare(labels, instance, **kwargs)
+    # OASIS's prepare takes the labels alone (it has no instance edges in any mode)
+    given = (labels,) if instance is None else (labels, instance)
+    return labels, instance, model.prepare(*given, **kwargs)
 
 
 IMAGE_ARCHS = ("pix2pix", "cyclegan", "munit")  # image -> image: rtgan/models/pix2pix.py, munit.py
@@ -112,8 +114,17 @@ def randomize_like_trained(
         args, kwargs = (lambda b: random_images(model, height, width, b, g)), (lambda b: {})
     else:  # label maps (+ z for a VAE); the draws in this order, so the weights stay as they were
         z_dim = model.config.z_dim if getattr(model.config, "use_vae", False) else None
-        z = (lambda b: torch.randn(b, z_dim, generator=g)) if z_dim else (lambda b: None)
-        args, kwargs = (lambda b: (random_inputs(model, height, width, b, g)[2],)), (lambda b: {"z": z(b)})
+        # no z keyword for the others; per-class style codes (SEAN) drawn U(-1, 1) as an engine samples them,
+        # its noise maps left to the forward, which draws them
+        styles = [i for i in model.signature().inputs if i.kind == "styles"]
+
+        def kwargs(b):
+            out = {"z": torch.randn(b, z_dim, generator=g)} if z_dim else {}
+            for i in styles:
+                out[i.name] = torch.rand(b, i.classes, i.size, generator=g) * 2 - 1
+            return out
+
+        args = lambda b: (random_inputs(model, height, width, b, g)[2],)  # noqa: E731
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     if bns:
         for m in bns:

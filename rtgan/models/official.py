@@ -404,6 +404,16 @@ def load_official(
 
         model.load_state_dict(munit_state_dict(_load_pth(weights), config, what=os.fspath(weights)), strict=True)
         return model.eval()
+    if arch == "oasis":  # best_EMA.pth: a bare state dict with netG's keys
+        from .oasis import oasis_state_dict
+
+        model.load_state_dict(oasis_state_dict(read_state_dict(weights), model, os.fspath(weights)), strict=True)
+        return model.eval()
+    if arch == "sean":  # latest_net_G.pth: netG's state dict, the Zencoder's keys included
+        from .sean import sean_state_dict
+
+        model.load_state_dict(sean_state_dict(read_state_dict(weights), config, what=os.fspath(weights)), strict=True)
+        return model.eval()
     if arch == "stylegan":  # a phase-end dict whose 'g_running' entry is the generator, or a bare state dict
         from .stylegan import read_stylegan_checkpoint
 

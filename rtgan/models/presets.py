@@ -19,7 +19,8 @@ def get_model(name: str, **overrides: Any) -> nn.Module:
 
 ARCH_NAMES = {"spade": "SPADE", "asapnet": "ASAPNet", "pix2pixhd": "pix2pixHD", "dcgan": "DCGAN",
               "dcgan-pytorch-gan": "DCGAN", "cgan": "conditional GAN", "infogan": "InfoGAN",
-              "pix2pix": "pix2pix", "cyclegan": "CycleGAN", "munit": "MUNIT", "stylegan": "StyleGAN"}  # fmt: skip
+              "pix2pix": "pix2pix", "cyclegan": "CycleGAN", "munit": "MUNIT", "stylegan": "StyleGAN",
+              "oasis": "OASIS", "sean": "SEAN"}  # fmt: skip
 
 
 def preset_signature(name: str):

@@ -20,8 +20,10 @@ from .classic import (
 )
 from .config import GeneratorConfig
 from .munit import MUNITConfig, MUNITGenerator
+from .oasis import OASISConfig, OASISGenerator
 from .pix2pix import CycleGANConfig, Pix2PixConfig, Pix2PixGenerator
 from .pix2pixhd import Pix2PixHDConfig, Pix2PixHDGenerator
+from .sean import SEANConfig, SEANGenerator
 from .spade import SPADEConfig, SPADEGenerator
 from .stylegan import StyleGANConfig, StyleGANGenerator
 
@@ -40,6 +42,8 @@ ARCHITECTURES: dict[str, tuple[type[GeneratorConfig], Callable[..., nn.Module]]]
     "cgan": (CGANConfig, CGANGenerator),
     "infogan": (InfoGANConfig, InfoGANGenerator),
     "stylegan": (StyleGANConfig, StyleGANGenerator),  # rosinality/style-based-gan-pytorch StyledGenerator
+    "oasis": (OASISConfig, OASISGenerator),  # boschresearch/OASIS OASIS_Generator (best_EMA.pth)
+    "sean": (SEANConfig, SEANGenerator),  # ZPdesu/SEAN SPADEGenerator with its Zencoder (latest_net_G.pth)
 }
 
 

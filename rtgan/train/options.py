@@ -41,6 +41,9 @@ Options are also accepted with underscores (--batch_size)."""
 # then image-to-image ones (which train on --data sketches)
 ARCHS = ("spade", "asapnet", "pix2pixhd", "pix2pix", "cyclegan")
 IMAGE_ARCHS = ("pix2pix", "cyclegan")
+# label-map families rtgan.models paints exactly but rtgan.train has no recipe for: OASIS trains against
+# a segmentation discriminator, SEAN its style encoder end to end
+INFERENCE_ONLY = ("oasis", "sean")
 RENDERED = ("landscapes", "sketches")  # data the project draws itself: no --root
 DATA = (*RENDERED, *LAYOUTS)
 GAN_MODES = ("hinge", "lsgan", "vanilla")  # rtgan.train.losses.GAN_MODES

@@ -25,6 +25,8 @@ ARCH = {
     "cyclegan": "cyclegan",
     "munit": "munit",
     "stylegan": "stylegan",  # rosinality StyledGenerator(512): the same keys at every released size
+    "oasis": "oasis",  # boschresearch/OASIS_Generator: the ade20k, cityscapes and coco dataset modes
+    "sean": "sean",  # ZPdesu/SEAN SPADEGenerator, Zencoder included (CelebAMask-HQ, the only release)
 }
 # buffers that files of the 2018 pix2pix/CycleGAN code hold and the loader drops (see test_pix2pix.py)
 STALE = ("running_mean", "running_var", "num_batches_tracked")

@@ -164,11 +164,13 @@ def test_architectures_named_without_torch_are_the_registry():
     from rtgan.data.folders import DATASETS
     from rtgan.data.layouts import LAYOUTS
     from rtgan.models import ARCHITECTURES, build, make_config
-    from rtgan.train.options import ARCHS, IMAGE_ARCHS
+    from rtgan.train.options import ARCHS, IMAGE_ARCHS, INFERENCE_ONLY
 
     # rtgan.train trains the label-map generators (their modules prepare label maps) and the paired
-    # image-to-image ones (a module whose only input is an image)
+    # image-to-image ones (a module whose only input is an image), less those it names as inference-only
     label_map = {arch for arch, (_, module) in ARCHITECTURES.items() if hasattr(module, "prepare")}
+    assert set(INFERENCE_ONLY) <= label_map, "INFERENCE_ONLY names an architecture that is not a label-map one"
+    label_map -= set(INFERENCE_ONLY)
     inputs = lambda arch: [i.kind for i in build(make_config(arch)).signature().inputs]  # noqa: E731
     image = {arch for arch in ARCHITECTURES if arch not in label_map and inputs(arch) == ["image"]}
     assert set(ARCHS) == label_map | image and set(IMAGE_ARCHS) == image and list(LAYOUTS) == list(DATASETS)
