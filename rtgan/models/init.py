@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 @torch.no_grad()
 def init_weights(model: nn.Module, kind: str = "xavier", gain: float = 0.02) -> nn.Module:
@@ -116,7 +118,10 @@ def randomize_like_trained(
         z_dim = model.config.z_dim if getattr(model.config, "use_vae", False) else None
         # no z keyword for the others; per-class style codes (SEAN) drawn U(-1, 1) as an engine samples them,
         # its noise maps left to the forward, which draws them
-        styles = [i for i in model.signature().inputs if i.kind == "styles"]
+        try:
+            styles = [i for i in model.signature().inputs if i.kind == "styles"]
+        except ConfigError:  # no engine signature (pix2pixHD with feature channels): labels (+ z) are all it takes
+            styles = []
 
         def kwargs(b):
             out = {"z": torch.randn(b, z_dim, generator=g)} if z_dim else {}
