@@ -289,13 +289,3 @@ def oasis_hints(expected: dict, got: dict, config: OASISConfig) -> list[str]:
     if blocks(got) != blocks(expected):
         hints.append(f"the checkpoint has {blocks(got)} residual blocks, the official generator {blocks(expected)}")
     return hints
-
-
-def oasis_state_dict(state: dict[str, torch.Tensor], model: OASISGenerator, what: str) -> dict[str, torch.Tensor]:
-    """A `read_state_dict` result checked against `model`: keys, shapes and dtypes, with option hints."""
-    from .official import check_dtypes, check_keys, state_shapes  # official imports the registry
-
-    expected, got = state_shapes(model.state_dict()), state_shapes(state)
-    check_keys(expected, got, what=f"{what} (oasis)", hints=oasis_hints(expected, got, model.config))
-    check_dtypes(model.state_dict(), state, what=what)
-    return state

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
+from .oasis import oasis_hints
 from .presets import get_preset
 from .registry import build, check_arch, make_config
 
@@ -367,6 +368,7 @@ _HINTS = {
     "pix2pix": _pix2pix_hints,
     "cyclegan": _pix2pix_hints,
     **dict.fromkeys(("dcgan", "dcgan-pytorch-gan", "cgan", "infogan"), _classic_hints),
+    "oasis": oasis_hints,  # best_EMA.pth: a bare state dict with netG's keys
 }
 
 
@@ -403,11 +405,6 @@ def load_official(
         from .munit import munit_state_dict
 
         model.load_state_dict(munit_state_dict(_load_pth(weights), config, what=os.fspath(weights)), strict=True)
-        return model.eval()
-    if arch == "oasis":  # best_EMA.pth: a bare state dict with netG's keys
-        from .oasis import oasis_state_dict
-
-        model.load_state_dict(oasis_state_dict(read_state_dict(weights), model, os.fspath(weights)), strict=True)
         return model.eval()
     if arch == "sean":  # latest_net_G.pth: netG's state dict, the Zencoder's keys included
         from .sean import sean_state_dict
