@@ -161,6 +161,15 @@ MANIFEST_CASES = [
     ("style_encoder", 5, "style_encoder"),
     ("style_encoder", {"file": "nope.onnx", "input": "style", "output": "mu"}, "style_encoder"),
     ("style_encoder", {"file": ["model.onnx"], "input": "style", "output": "mu"}, "style_encoder"),
+    ("style_encoder", {"file": "model.onnx", "inputs": [], "output": "codes"}, "style_encoder"),
+    ("style_encoder", {"file": "model.onnx", "inputs": ["style", "mask"], "output": "codes"}, "style_encoder"),
+    ("style_encoder", {"file": "model.onnx", "inputs": ["style", "style"], "output": "codes"}, "style_encoder"),
+    (
+        "style_encoder",
+        {"file": "model.onnx", "input": "style", "inputs": ["style", "labels"], "output": "codes"},
+        "style_encoder",
+    ),  # fmt: skip
+    ("style_encoder", {"file": "model.onnx", "inputs": ["style", "labels"]}, "style_encoder"),
     ("target", 5, "target"),
     ("target", {"gpu_arch": 8.9}, "target"),
     ("output", [], "output"),
@@ -168,6 +177,12 @@ MANIFEST_CASES = [
     ("signature", 5, "signature"),
     ("signature", {"inputs": 5}, "signature"),
     ("signature", {"inputs": [{"name": "labels", "kind": "nope"}]}, "signature"),
+    ("signature", {"inputs": [{"name": "t", "kind": "scalar"}]}, "signature"),  # no default
+    ("signature", {"inputs": [{"name": "t", "kind": "scalar", "default": "1"}]}, "signature"),
+    ("signature", {"inputs": [{"name": "t", "kind": "scalar", "default": 2.0, "high": 1.0}]}, "signature"),
+    ("signature", {"inputs": [{"name": "r", "kind": "regions"}]}, "signature"),
+    ("signature", {"inputs": [{"name": "r", "kind": "latents", "classes": 2}]}, "signature"),
+    ("signature", {"inputs": [{"name": "z", "kind": "latent", "size": 4, "low": 0.0}]}, "signature"),
     ("format_version", True, "format"),
     ("format_version", "1", "format"),
     ("format", None, "format"),

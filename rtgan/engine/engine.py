@@ -109,23 +109,58 @@ class Engine:
     def output_spec(self) -> dict:
         return self.manifest["output"]
 
-    def encode_style(self, style) -> np.ndarray:
-        """uint8 RGB style image(s) (H, W, 3) or (B, H, W, 3), any size -> z (B, z_dim): the encoder's mean."""
+    def encode_style(self, style, labels=None, instance=None) -> np.ndarray:
+        """A style image through the exported style encoder.
+
+        SPADE's VAE: uint8 RGB image(s) (H, W, 3) or (B, H, W, 3), any size -> z (B, z_dim), the
+        encoder's mean. SEAN (`style_input='codes'` engines): image(s) at the engine's size and their
+        label ids (H, W) or (B, H, W) (required; `instance` defaults to the labels, as in `run`) ->
+        per-region codes (B, semantic_nc, style_length), (semantic_nc, style_length) for one image:
+        the Zencoder's mean over each region, to pass as `run(labels, style=codes)`.
+        """
         info = self.manifest.get("style_encoder")
         if info is None:
             raise InputError("this engine has no style encoder (not a VAE model, or exported without latest_net_E.pth)")
+        names = info.get("inputs", [info.get("input")])
         style = _array(style, "style")
-        style = style[None] if style.ndim == 3 else style
+        single = style.ndim == 3
+        style = style[None] if single else style
         if style.dtype != np.uint8 or style.ndim != 4 or style.shape[-1] != 3:
             raise InputError(f"style must be uint8 RGB (H, W, 3) or (B, H, W, 3), got {style.dtype} {style.shape}")
         if 0 in style.shape:
             raise InputError(f"style must hold at least one image of at least 1x1 pixels, got shape {style.shape}")
+        feeds = {names[0]: np.ascontiguousarray(style)}
+        if "labels" in names:  # a per-region encoder: the regions are the label map's
+            if labels is None:
+                raise InputError("labels are required: the style encoder pools the image over each label region")
+            if style.shape[1:3] != (self.height, self.width):
+                raise InputError(
+                    f"style must be {self.height}x{self.width} (this engine's size, the label map's), "
+                    f"got {style.shape[1]}x{style.shape[2]}"
+                )
+            single = single and _array(labels, "labels").ndim == 2
+            feeds["labels"] = self._ids(labels, "labels")
+            if "instance" in names:
+                feeds["instance"] = (
+                    self._ids(instance, "instance", check_range=False) if instance is not None else feeds["labels"]
+                )
+                if feeds["instance"].shape != feeds["labels"].shape:
+                    raise InputError(
+                        f"instance shape {feeds['instance'].shape} does not match labels {feeds['labels'].shape}"
+                    )
+            elif instance is not None:
+                raise InputError("an instance map was given but this model takes none")
+            if feeds["labels"].shape[0] != style.shape[0]:
+                raise InputError(f"style has batch {style.shape[0]}, the labels {feeds['labels'].shape[0]}")
+        elif labels is not None or instance is not None:
+            raise InputError("this style encoder takes the image alone (a VAE encoder): give no labels")
         if self._style is None:
             from .backends import _require
 
             ort = _require("onnxruntime", "cpu")
             self._style = ort.InferenceSession(str(self.directory / info["file"]), providers=["CPUExecutionProvider"])
-        return self._style.run(None, {info["input"]: np.ascontiguousarray(style)})[0]
+        out = self._style.run(None, feeds)[0]
+        return out[0] if single and "labels" in names else out
 
     def run(self, labels=None, instance=None, z=None, style=None, **inputs) -> np.ndarray:
         """Paint label ids (H, W) or (B, H, W) -> uint8 RGB (H, W, 3) or (B, H, W, 3).
@@ -137,8 +172,10 @@ class Engine:
         A model that takes instance edges uses `labels` as the instance map when `instance` is
         None (each connected class region one instance). A VAE model takes its style from `z`,
         from a `style` image (through the exported encoder), or samples z ~ N(0, I). A label-map
-        model's other declared inputs (SEAN's `style` and `noise`) are taken by name, one batch with
-        the labels, and sampled as the generators' inputs when absent.
+        model's other declared inputs (SEAN's `style` and `noise`, OASIS's `noise_regions` and
+        `z_regions`) are taken by name, one batch with the labels, and sampled as the generators' inputs
+        when absent. A `scalar` input (StyleGAN's `truncation`) takes one number for the whole batch or
+        a (B,) array, its declared default when absent; a `regions` map is all 0 when absent.
         """
         if "labels" not in self.input_names:
             if labels is not None or instance is not None or style is not None:
@@ -183,7 +220,9 @@ class Engine:
             if name not in inputs:
                 feeds[name] = self._sample(spec, b)
                 continue
-            feeds[name] = _declared(spec, inputs[name], (self.height, self.width))[0]
+            feeds[name], one = _declared(spec, inputs[name], (self.height, self.width))
+            if spec.kind == "scalar" and one:  # one value for the whole batch
+                feeds[name] = np.repeat(feeds[name], b)
             if feeds[name].shape[0] != b:
                 raise InputError(f"{name} has batch {feeds[name].shape[0]}, the labels {b}")
         image = self._infer(feeds)
@@ -224,14 +263,16 @@ class Engine:
             raise InputError(f"unknown input(s) {', '.join(unknown)}; this engine takes {self._takes()}")
         size = (self.height, self.width)
         arrays = {name: _declared(sig.input(name), value, size) for name, value in given.items()}
-        batches = {name: a.shape[0] for name, (a, _) in arrays.items()}
+        # a scalar given as one number applies to every sample: it sets neither the batch nor its form
+        shared = {name for name, (_, one) in arrays.items() if one and sig.input(name).kind == "scalar"}
+        batches = {name: a.shape[0] for name, (a, _) in arrays.items() if name not in shared}
         if len(set(batches.values())) > 1:
             raise InputError(f"inputs disagree on the batch size: {batches}")
         b = next(iter(batches.values()), 1)
-        single = all(one for _, one in arrays.values())
+        single = all(one for name, (_, one) in arrays.items() if name not in shared)
         if b < 1:
             raise InputError("an empty batch: give at least one sample")
-        feeds = {name: a for name, (a, _) in arrays.items()}
+        feeds = {name: np.repeat(a, b) if name in shared else a for name, (a, _) in arrays.items()}
         for spec in sig.inputs:
             if spec.name not in feeds:
                 feeds[spec.name] = self._sample(spec, b)
@@ -247,6 +288,12 @@ class Engine:
             return self.rng.uniform(-1, 1, (b, spec.classes, spec.size)).astype(np.float32)
         if spec.kind == "class":
             return self.rng.integers(0, spec.classes, b).astype(np.int32)
+        if spec.kind == "latents":
+            return self.rng.standard_normal((b, spec.classes, spec.size)).astype(np.float32)
+        if spec.kind == "scalar":
+            return np.full(b, spec.default, np.float32)
+        if spec.kind == "regions":
+            return np.zeros((b, self.height, self.width), np.int32)
         raise InputError(f"input {spec.name!r} ({spec.kind}) is required")
 
     def _ids(self, ids, what: str, check_range: bool = True) -> np.ndarray:
@@ -321,8 +368,12 @@ def _declared(spec, value, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
         if a.size and (a.min() < 0 or a.max() >= spec.classes):
             raise InputError(f"{spec.name} ids must be in 0..{spec.classes - 1}, got {a.min()}..{a.max()}")
         return np.ascontiguousarray(a.reshape(-1), np.int32), a.ndim == 0
-    if spec.kind in ("latent", "codes", "styles"):
-        per = (spec.size,) if spec.kind != "styles" else (spec.classes, spec.size)
+    if spec.kind == "scalar":
+        return _scalar(spec, a), a.ndim == 0
+    if spec.kind == "regions":
+        return _regions(spec, a, size)
+    if spec.kind in ("latent", "codes", "styles", "latents"):
+        per = (spec.size,) if spec.kind in ("latent", "codes") else (spec.classes, spec.size)
         if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
             raise InputError(f"{spec.name} must hold floats, got dtype {a.dtype}")
         if a.ndim not in (len(per), len(per) + 1) or a.shape[-len(per) :] != per:
@@ -332,6 +383,37 @@ def _declared(spec, value, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
             raise InputError(f"{spec.name} holds NaN or infinity")
         return np.ascontiguousarray(a.reshape(-1, *per), np.float32), a.ndim == len(per)
     raise ConfigError(f"input {spec.name!r} of kind {spec.kind!r} is not supported by Engine.run yet")
+
+
+def _scalar(spec, a: np.ndarray) -> np.ndarray:
+    """A scalar input: one number or a (B,) array of them, finite and inside the declared bounds."""
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) or a.ndim > 1:
+        raise InputError(f"{spec.name} must be a number or a (B,) array of numbers, got {a.dtype} {a.shape}")
+    if a.ndim == 1 and a.shape[0] == 0:
+        raise InputError(f"{spec.name}: an empty batch (0,); give at least one value")
+    if not np.isfinite(a).all():
+        raise InputError(f"{spec.name} holds NaN or infinity")
+    lo = -np.inf if spec.low is None else spec.low
+    hi = np.inf if spec.high is None else spec.high
+    if a.min() < lo or a.max() > hi:
+        bad = a.min() if a.min() < lo else a.max()
+        raise InputError(f"{spec.name} must be in [{lo:g}, {hi:g}], got {float(bad):g}")
+    return np.ascontiguousarray(a.reshape(-1), np.float32)
+
+
+def _regions(spec, a: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """A region-id map (H, W) or (B, H, W) at the engine's size, integer ids in [0, classes)."""
+    if not np.issubdtype(a.dtype, np.integer):
+        raise InputError(f"{spec.name} must hold integer region ids, got dtype {a.dtype}")
+    if a.ndim not in (2, 3) or a.shape[-2:] != size or (a.ndim == 3 and a.shape[0] == 0):
+        raise InputError(
+            f"{spec.name} must be (H, W) or (B, H, W) region ids with H, W = {size[0]}, {size[1]} "
+            f"(this engine's fixed size), got shape {a.shape}"
+        )
+    if a.size and (a.min() < 0 or a.max() >= spec.classes):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise InputError(f"{spec.name}: region id {bad} is out of range; ids are 0..{spec.classes - 1}")
+    return np.ascontiguousarray(a.reshape(-1, *size), np.int32), a.ndim == 2
 
 
 def _open(name: str, directory: Path, manifest: dict, device, threads, kernels: bool | None = None):

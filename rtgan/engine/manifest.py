@@ -157,6 +157,7 @@ def check_fields(m: dict[str, Any], path: str | os.PathLike = MANIFEST) -> None:
     # spatial inputs are (batch, height, width[, 3]); a label-map graph's z is (batch, z_dim)
     per = {"labels": [m["height"], m["width"]], "instance": [m["height"], m["width"]]}
     per["image"] = [*per["labels"], 3]
+    per["regions"] = per["labels"]
     for i in inputs:
         kind = i.get("kind") or (i["name"] if i["name"] in per else None)
         want = per.get(kind) if kind else None
@@ -200,13 +201,24 @@ def check_fields(m: dict[str, Any], path: str | os.PathLike = MANIFEST) -> None:
     if missing:
         raise bad("files", f"a listing of the {backend} files ({', '.join(BACKEND_FILES[backend])})")
     style = obj("style_encoder")
-    if style is not None and not (
-        isinstance(style.get("file"), str)
-        and style["file"] in files
-        and isinstance(style.get("input"), str)
-        and isinstance(style.get("output"), str)
-    ):
-        raise bad("style_encoder", "null or {file (one of the listed files), input, output}")
+    if style is not None:
+        # a VAE's encoder takes one image (`input`); SEAN's the image and its regions (`inputs`: style, labels, ...)
+        one, many = style.get("input"), style.get("inputs")
+        ok_inputs = (isinstance(one, str) and bool(one) and many is None) or (
+            one is None
+            and isinstance(many, list)
+            and many
+            and all(isinstance(n, str) and n for n in many)
+            and len(set(many)) == len(many)
+            and set(many[1:]) <= {"labels", "instance"}
+        )
+        ok_file = isinstance(style.get("file"), str) and style["file"] in files
+        if not (ok_file and ok_inputs and isinstance(style.get("output"), str)):
+            raise bad(
+                "style_encoder",
+                "null or {file (one of the listed files), input (a name) or inputs ([image, 'labels'"
+                "(, 'instance')]), output}",
+            )
     obj("output")
     obj("config")
     target = obj("target")

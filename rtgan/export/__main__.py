@@ -2,6 +2,7 @@
 
     python -m rtgan.export --model landscape-asapnet --backend openvino
     python -m rtgan.export --preset spade-cityscapes --model latest_net_G.pth --size 256x512 --backend openvino
+    python -m rtgan.export --preset oasis-ade20k --set noise_regions=8 --out oasis-local  # local-noise inputs
 
 `--model` is a bundled model, an rtgan model directory or an official checkpoint (with --preset);
 with --preset and no --model the weights are random (for measuring, not painting).

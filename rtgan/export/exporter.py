@@ -87,6 +87,13 @@ def signature_feeds(signature, height: int, width: int, batch: int = 2, seed: in
             feeds[i.name] = rng.standard_normal((batch, i.size)).astype(np.float32)
         elif i.kind == "styles":
             feeds[i.name] = rng.uniform(-1, 1, (batch, i.classes, i.size)).astype(np.float32)
+        elif i.kind == "latents":
+            feeds[i.name] = rng.standard_normal((batch, i.classes, i.size)).astype(np.float32)
+        elif i.kind == "scalar":  # the default: what the engine feeds when the input is not given
+            feeds[i.name] = np.full(batch, i.default, np.float32)
+        elif i.kind == "regions":  # blocky regions (8x8 cells), every id in play
+            cells = rng.integers(0, i.classes, (batch, -(-height // 8), -(-width // 8)), dtype=np.int32)
+            feeds[i.name] = np.ascontiguousarray(cells.repeat(8, 1).repeat(8, 2)[:, :height, :width])
         else:  # codes
             feeds[i.name] = rng.uniform(-1, 1, (batch, i.size)).astype(np.float32)
     return feeds
@@ -221,6 +228,10 @@ def export(
     if compact:  # W / sigma is not fp16-exact where W is: the runtime folds spectral norm when it loads the file
         rewrites = dataclasses.replace(rewrites, fold_spectral=False)
     digest = model_digest(model)
+    region_inputs = getattr(model, "style_encoder_inputs", lambda: None)()  # SEAN's codes engines
+    # graphs whose inputs grew (StyleGAN's truncation, OASIS's noise regions) or that gained a style encoder:
+    # keyed apart from the artifacts cached before them (other keys stay valid)
+    grown = region_inputs or any(i.kind in ("scalar", "regions", "latents") for i in signature.inputs)
     libs = {"rtgan": __version__, "torch": torch.__version__, "onnx": installed_version("onnx")}
     if fmt.backend in ("onnxruntime", "openvino", "tensorrt", "tensorrt-rtx"):
         libs[fmt.backend] = installed_version(fmt.backend)
@@ -235,6 +246,7 @@ def export(
         libraries=libs,
         plugins=plugins,
         **({"compact": True} if compact else {}),  # absent when off: earlier cache keys stay valid
+        **({"signature": signature.to_dict(), "style_encoder": bool(region_inputs)} if grown else {}),
         **({"min_psnr": min_psnr, "calibration": str(calibration)} if reduced else {}),
     )
     key = _cache_key(digest, key_fields)
@@ -328,6 +340,14 @@ def export(
                 if compact:
                     store_exact_fp16(tmp / STYLE_FILE, tmp / STYLE_FILE)
                 manifest["style_encoder"] = {"file": STYLE_FILE, "input": "style", "output": "mu"}
+        if region_inputs:
+            with stage("export the per-region style encoder"):
+                from .onnx import export_region_encoder, store_exact_fp16
+
+                export_region_encoder(model, tmp / STYLE_FILE, height, width, not compact)
+                if compact:
+                    store_exact_fp16(tmp / STYLE_FILE, tmp / STYLE_FILE)
+                manifest["style_encoder"] = {"file": STYLE_FILE, "inputs": list(region_inputs), "output": "codes"}
         if verify and precision == "fp32":
             with stage("verify ONNX Runtime against the PyTorch reference"):
                 manifest["fidelity"] = _verify(model, tmp / ONNX_FILE, manifest)

@@ -136,12 +136,44 @@ def store_exact_fp16(src: str | Path, dst: str | Path, min_elements: int = 1024)
     return {"bytes_before": before, "bytes_after": Path(dst).stat().st_size}
 
 
+def drop_identity_casts(model) -> int:
+    """Remove each Cast to the type its input already has, its consumers reading the input instead: what
+    `.float()` / `.to(dtype)` on a float32 graph input (OASIS's z, SEAN's style and noise, StyleGAN's noise)
+    exports. onnxconverter-common (1.16) pairs its own fp16 cast of that input with such a Cast and removes both:
+    where the Cast feeds several nodes it crashes ("'list' object has no attribute 'input'"), elsewhere the
+    float32 input reaches fp16 ops (TensorRT: "IConcatenationLayer inputs must all be of the same type").
+    Returns how many were removed."""
+    import onnx
+
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type
+             for v in (*graph.input, *onnx.shape_inference.infer_shapes(model).graph.value_info)}  # fmt: skip
+    outputs = {o.name for o in graph.output}
+    renamed: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            node.input[k] = renamed.get(name, name)
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        if node.op_type == "Cast" and types.get(node.input[0]) == to and node.output[0] not in outputs:
+            renamed[node.output[0]] = node.input[0]
+        else:
+            kept.append(node)
+    if renamed:
+        del graph.node[:]
+        graph.node.extend(kept)
+        for v in [v for v in graph.value_info if v.name in renamed]:  # no node makes them any more
+            graph.value_info.remove(v)
+    return len(renamed)
+
+
 def to_fp16(src: str | Path, dst: str | Path) -> Path:
     """fp16 weights and activations inside the graph (TensorRT 11 and -RTX are strongly typed)."""
     import onnx
     from onnxconverter_common.float16 import convert_float_to_float16
 
     source = onnx.load(str(src))
+    drop_identity_casts(source)
     ours = {node.name for node in source.graph.node if node.op_type == "Cast"}
     model = convert_float_to_float16(source, keep_io_types=True)
     # The converter leaves our Cast(to=float32) nodes, the one-hot and instance-edge casts, which
@@ -176,6 +208,51 @@ def export_style_encoder(encoder: torch.nn.Module, path: str | Path, fold_consta
             dynamo=False,
             do_constant_folding=fold_constants,
             dynamic_axes={"style": {0: "batch", 1: "height", 2: "width"}, "mu": {0: "batch"}},
+        )
+    onnx.checker.check_model(str(path), full_check=True)
+    return Path(path)
+
+
+class RegionEncoderGraph(torch.nn.Module):
+    """A model's per-region style encoder (SEAN's Zencoder): its `style_encoder_inputs()` in order ->
+    `encode_inputs(...)`, the codes (B, classes, length)."""
+
+    def __init__(self, model: torch.nn.Module):
+        from .rewrite import frozen_copy
+
+        super().__init__()
+        self.names = model.style_encoder_inputs()
+        self.model = frozen_copy(model)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_inputs(**dict(zip(self.names, inputs)))
+
+
+def export_region_encoder(
+    model: torch.nn.Module, path: str | Path, height: int, width: int, fold_constants: bool = True
+) -> Path:
+    """The per-region style encoder graph: `style` uint8 (B, H, W, 3) and `labels` int32 (B, H, W) (+ `instance`)
+    at the model's fixed size, dynamic B -> `codes` float32 (B, classes, length)."""
+    import onnx
+
+    from .exporter import signature_feeds
+
+    graph = RegionEncoderGraph(model).eval()
+    feeds = signature_feeds(model.signature(), height, width, batch=2)
+    feeds["style"] = np.random.default_rng(0).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
+    args = tuple(torch.from_numpy(feeds[n]) for n in graph.names)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            args,
+            str(path),
+            input_names=list(graph.names),
+            output_names=["codes"],
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=fold_constants,
+            dynamic_axes={n: {0: "batch"} for n in [*graph.names, "codes"]},
         )
     onnx.checker.check_model(str(path), full_check=True)
     return Path(path)

@@ -27,7 +27,11 @@ Details of the official code kept because they change the image:
   shifted by one with 255 -> 0 (unlabelled). No mode uses instance edges.
 
 Engines (`signature()`): label ids and z (B, z_dim) in, the engine drawing z from N(0, I) with its
-seeded generator when not given, so an image is determined by (labels, z). The blocks are rtgan's
+seeded generator when not given, so an image is determined by (labels, z). With `noise_regions`
+M > 1 (rtgan's, for local noise) the engine also takes `noise_regions` (B, H, W), region ids in
+[0, M) (the `regions` kind, all 0 when not given), and `z_regions` (B, M - 1, z_dim) (the
+`latents` kind, drawn N(0, I)): the 3D noise at a pixel is z where its region is 0 and
+z_regions[:, r - 1] where it is r, one gather in `prepare_inputs` feeding the forward's `noise=`. The blocks are rtgan's
 SPADE modules (subclassed for the official names), so export folds spectral norm and the batch
 norm's running statistics into them as for SPADE; the label-gather rewrite does not apply (the
 label channels do not come first).
@@ -73,6 +77,9 @@ class OASISConfig(GeneratorConfig):
     param_free_norm: str = "syncbatch"
     spade_ks: int = 3
     no_spectral_norm: bool = False
+    # Not an official option (rtgan's): how many noise regions an engine paints, region 0 with z and
+    # regions 1.. with a latent each (`z_regions`); 1, the default, is the official broadcast z.
+    noise_regions: int = 1
 
     def __post_init__(self):
         self._check_label_ids()
@@ -88,6 +95,11 @@ class OASISConfig(GeneratorConfig):
         )
         self._require(self.spade_ks % 2 == 1, f"spade_ks must be odd (padding spade_ks // 2), got {self.spade_ks}")
         self._require(self.aspect_ratio > 0, f"aspect_ratio must be positive, got {self.aspect_ratio}")
+        self._require(self.noise_regions >= 1, f"noise_regions must be at least 1, got {self.noise_regions}")
+        self._require(
+            self.noise_regions == 1 or not self.no_3dnoise,
+            f"noise_regions={self.noise_regions} paints regions of 3D noise, which no_3dnoise=True removes",
+        )
 
     @property
     def semantic_nc(self) -> int:
@@ -187,9 +199,44 @@ class OASISGenerator(nn.Module):
         c = self.config
         return prepare_semantics(labels, None, c.num_classes, False, self.conv_img.weight.dtype, c.label_ids)
 
-    def prepare_inputs(self, labels: torch.Tensor, z: torch.Tensor | None = None) -> tuple:
-        """The signature's inputs -> `forward`'s arguments: `model(*model.prepare_inputs(**inputs))`."""
-        return self.prepare(labels), z
+    def prepare_inputs(
+        self,
+        labels: torch.Tensor,
+        z: torch.Tensor | None = None,
+        noise_regions: torch.Tensor | None = None,
+        z_regions: torch.Tensor | None = None,
+    ) -> tuple:
+        """The signature's inputs -> `forward`'s arguments: `model(*model.prepare_inputs(**inputs))`.
+
+        With `noise_regions` (B, H, W) ids in [0, noise_regions) and `z_regions` (B, M - 1, z_dim), the
+        per-pixel noise map (B, z_dim, H, W): z where the region is 0, z_regions[:, r - 1] where it is r."""
+        semantics = self.prepare(labels)
+        if noise_regions is None and z_regions is None:
+            return semantics, z
+        return semantics, None, self.region_noise(z, noise_regions, z_regions, semantics.dtype)
+
+    def region_noise(
+        self, z: torch.Tensor, regions: torch.Tensor, z_regions: torch.Tensor, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        """(B, z_dim) z, (B, H, W) region ids and (B, M - 1, z_dim) latents -> the (B, z_dim, H, W) noise map."""
+        c = self.config
+        m = c.noise_regions
+        if c.no_3dnoise or m < 2:
+            raise InputError(f"oasis: noise regions need noise_regions > 1 (this config has {m}) and 3D noise")
+        ok = isinstance(regions, torch.Tensor) and regions.dim() == 3 and not regions.is_floating_point()
+        if not ok:
+            raise InputError(f"oasis: noise_regions must be integer region ids (B, H, W), got {_describe(regions)}")
+        b, h, w = regions.shape
+        if not isinstance(z, torch.Tensor) or not z.is_floating_point() or z.shape != (b, c.z_dim):
+            raise InputError(f"oasis: z must be a float tensor ({b}, {c.z_dim}), got {_describe(z)}")
+        want = (b, m - 1, c.z_dim)
+        if not isinstance(z_regions, torch.Tensor) or not z_regions.is_floating_point() or z_regions.shape != want:
+            raise InputError(f"oasis: z_regions must be a float tensor {want}, got {_describe(z_regions)}")
+        if validating() and regions.numel() and not bool(((regions >= 0) & (regions < m)).all()):
+            raise InputError(f"oasis: noise_regions ids must be in 0..{m - 1}")
+        table = torch.cat([z[:, None], z_regions], 1).to(dtype).transpose(1, 2)  # (B, z_dim, M)
+        index = regions.long().reshape(b, 1, h * w).expand(b, c.z_dim, h * w)
+        return torch.gather(table, 2, index).reshape(b, c.z_dim, h, w)
 
     def _noise(self, semantics: torch.Tensor, z: Any, noise: Any) -> torch.Tensor | None:
         """The (B, z_dim, H, W) noise concatenated before the labels, or None with no_3dnoise."""
@@ -237,6 +284,11 @@ class OASISGenerator(nn.Module):
         ids = tuple(c.label_ids) if c.label_ids is not None else None
         inputs = [Input("labels", "labels", classes=c.num_classes, ids=ids)]
         inputs += [] if c.no_3dnoise else [Input("z", "latent", size=c.z_dim)]
+        if c.noise_regions > 1:
+            inputs += [
+                Input("noise_regions", "regions", classes=c.noise_regions),
+                Input("z_regions", "latents", classes=c.noise_regions - 1, size=c.z_dim),
+            ]
         return Signature(tuple(inputs), spatial="multiple", multiple=c.factor, size=c.size)
 
 

@@ -44,7 +44,10 @@ Engines (`signature()`): labels (+ instance), `style` (per-class codes (semantic
 the `styles` kind, or, with `style_input='image'`, a uint8 RGB style image of the output size whose
 regions are the input labels, as the test mode), and `noise` (B, N), every layer's map flattened
 row-major in call order (`noise_layout`); the engine draws noise N(0, I) and codes U(-1, 1) with its
-seeded generator when not given.
+seeded generator when not given. A `style_input='codes'` engine also holds the style encoder
+(`style_encoder_inputs`, `encode_inputs`): a uint8 style image of the output size and its label ids
+(+ instance ids) -> the codes, the Zencoder's per-region means, so that `Engine.encode_style(image,
+labels)` then `Engine.run(labels, style=codes)` paints what a `style_input='image'` engine paints.
 """
 
 from __future__ import annotations
@@ -372,16 +375,33 @@ class SEANGenerator(nn.Module):
         """The convs whose input is the one-hot label map (at some scale), for the export's label gather."""
         return ["fc"] + [f"{name}.Spade.mlp_shared.0" for name, m in self.named_modules() if isinstance(m, ACE)]
 
+    def style_image(self, style: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB (B, H, W, 3) -> (B, 3, H, W) in [-1, 1], as the official ToTensor + Normalize(0.5, 0.5)."""
+        ok = isinstance(style, torch.Tensor) and style.dtype == torch.uint8 and style.dim() == 4
+        if not ok or style.shape[3] != 3:
+            raise InputError(f"sean: style must be a uint8 RGB image tensor (B, H, W, 3), got {_describe(style)}")
+        return (style.permute(0, 3, 1, 2).to(self._weight().dtype) / 255 - 0.5) / 0.5
+
+    def style_encoder_inputs(self) -> tuple[str, ...] | None:
+        """The inputs of the style-encoder graph an export writes beside a codes engine (None: an image engine,
+        which encodes inside its graph): the style image, the labels and, with instance edges, the instance ids."""
+        if self.config.style_input != "codes":
+            return None
+        return ("style", "labels") + (() if self.config.no_instance else ("instance",))
+
+    def encode_inputs(
+        self, style: torch.Tensor, labels: torch.Tensor, instance: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """uint8 RGB style image(s) (B, H, W, 3) and their label ids (+ instance ids) -> codes (B, semantic_nc,
+        style_length): `encode(image, prepare(labels, instance))`, the image normalized as `prepare_inputs` does."""
+        return self.encode(self.style_image(style), self.prepare(labels, instance))
+
     def prepare_inputs(self, labels, instance=None, style=None, noise=None) -> tuple:
         """The signature's inputs -> `forward`'s arguments: `model(*model.prepare_inputs(**inputs))`."""
         c, dtype = self.config, self._weight().dtype
         semantics = self.prepare(labels, instance)
         if c.style_input == "image":
-            ok = isinstance(style, torch.Tensor) and style.dtype == torch.uint8 and style.dim() == 4
-            if not ok or style.shape[3] != 3:
-                raise InputError(f"sean: style must be a uint8 RGB image tensor (B, H, W, 3), got {_describe(style)}")
-            image = (style.permute(0, 3, 1, 2).to(dtype) / 255 - 0.5) / 0.5  # ToTensor + Normalize(0.5, 0.5)
-            style = self.encode(image, semantics)
+            style = self.encode(self.style_image(style), semantics)
         if not isinstance(noise, torch.Tensor) or noise.dim() != 2 or noise.shape[1] != c.noise_size:
             raise InputError(f"sean: noise must be a float tensor (B, {c.noise_size}), got {_describe(noise)}")
         return semantics, style.to(dtype), self.split_noise(noise.to(dtype))

@@ -30,10 +30,15 @@ Details of the official code kept because they change the image:
   the others the first (the official code still draws crossovers then, unused; here nothing is drawn).
 - noise=None draws `torch.randn(B, 1, s, s)` for s = 4, 8, ... in that order, as the official forward.
 
-Engines (`signature()`): `z` (B, code_dim) and `noise` (B, N), every noise map of the config's
-size flattened row-major and concatenated from 4x4 up (`noise_size`, `split_noise`); the engine
-draws both from N(0, I) with its seeded generator when not given, so an image is determined by
-(z, noise), or by the engine's seed. No fade, truncation or mixing in the engine graph.
+Engines (`signature()`): `z` (B, code_dim), `noise` (B, N), every noise map of the config's
+size flattened row-major and concatenated from 4x4 up (`noise_size`, `split_noise`), and
+`truncation` ψ (B,) in [0, 1] (the `scalar` kind, default 1: no truncation); the engine draws z
+and noise from N(0, I) with its seeded generator when not given, so an image is determined by
+(z, noise, ψ), or by the engine's seed. The graph computes the official truncation on all layers,
+`mean_style + ψ * (w - mean_style)` (the forward's `mean_style`, `style_weight`), with mean_style
+a constant: `get_mean_style()`, generate.py's average of `mean_style` over 10 batches of 1024 z,
+drawn from a fixed seed (so exports are deterministic) and cached on the instance (not a buffer:
+the official checkpoints load strictly). No fade or mixing in the engine graph.
 
 On CUDA with Triton, eager inference runs AdaIN as the fused norm-denorm kernel of
 `rtgan/kernels/spade_norm.py` (its per-channel mode: scale 1 + (gamma - 1), no activation, as the
@@ -61,6 +66,7 @@ from ..signature import Input, Signature
 from .config import GeneratorConfig
 from .labels import validating
 
+MEAN_STYLE_SEED = 0  # the torch.Generator seed of get_mean_style's z draws
 RELEASED_CHANNELS = (512, 512, 512, 512, 256, 128, 64, 32, 16)  # Generator.progression's widths, 4 to 1024 px
 FUSED_FROM = 5  # the official Generator passes `fused` to the blocks from 128 px on
 
@@ -442,13 +448,46 @@ class StyleGANGenerator(nn.Module):
         """The mean style (1, style_dim) of a batch of z, as the official helper."""
         return self.style(self._z(input, "z")).mean(0, keepdim=True)
 
+    @torch.no_grad()
+    def get_mean_style(self) -> torch.Tensor:
+        """The truncation centre (1, style_dim), as generate.py's `get_mean_style`: `mean_style` of 10
+        batches of 1024 z ~ N(0, I), summed and divided by 10; the z from a torch.Generator seeded with
+        MEAN_STYLE_SEED. Computed once per set of mapping weights (cached on the instance, recomputed when
+        they change) and outside any trace, so that an exported graph holds it as a constant."""
+        params = list(self.style.parameters())
+        key = tuple((p.device, p.dtype, p.data_ptr(), p._version) for p in params)
+        cached = self.__dict__.get("_mean_style_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        tracing = torch._C._get_tracing_state()
+        torch._C._set_tracing_state(None)
+        try:
+            with torch.inference_mode(False), torch.no_grad():  # a plain tensor, also under inference_mode
+                g = torch.Generator().manual_seed(MEAN_STYLE_SEED)
+                w = params[0]
+                mean = None
+                for _ in range(10):
+                    style = self.mean_style(torch.randn(1024, self.config.code_dim, generator=g).to(w.device, w.dtype))
+                    mean = style if mean is None else mean + style
+                mean = (mean / 10).detach()
+        finally:
+            torch._C._set_tracing_state(tracing)
+        self.__dict__["_mean_style_cache"] = (key, mean)
+        return mean
+
     def signature(self) -> Signature:
         c = self.config
-        inputs = (Input("z", "latent", size=c.code_dim), Input("noise", "latent", size=c.noise_size))
+        inputs = (
+            Input("z", "latent", size=c.code_dim),
+            Input("noise", "latent", size=c.noise_size),
+            Input("truncation", "scalar", default=1.0, low=0.0, high=1.0),
+        )
         return Signature(inputs, channels=3, spatial="fixed", size=(c.size, c.size))
 
-    def prepare_inputs(self, z: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], int]:
-        """Engine inputs z (B, code_dim) and flat noise (B, noise_size) -> `forward`'s (z, maps, step)."""
+    def prepare_inputs(self, z: torch.Tensor, noise: torch.Tensor, truncation: torch.Tensor | None = None) -> tuple:
+        """Engine inputs z (B, code_dim), flat noise (B, noise_size) and ψ (B,) -> `forward`'s arguments:
+        (z, maps, step), and with ψ (z, maps, step, -1, get_mean_style(), ψ as (B, 1)), the official
+        truncation of every style towards the mean one (ψ = 1: none, up to rounding)."""
         c = self.config
         z = self._z(z, "z")
         if not isinstance(noise, torch.Tensor) or noise.dim() != 2 or noise.shape != (z.shape[0], c.noise_size):
@@ -456,7 +495,14 @@ class StyleGANGenerator(nn.Module):
                 f"stylegan: noise must be a float tensor ({z.shape[0]}, {c.noise_size}) (every map from 4x4 to "
                 f"{c.size}x{c.size}, flattened), got {_describe(noise)}"
             )
-        return z, split_noise(noise.to(z.dtype), c.step), c.step
+        maps = split_noise(noise.to(z.dtype), c.step)
+        if truncation is None:
+            return z, maps, c.step
+        if not isinstance(truncation, torch.Tensor) or truncation.shape != (z.shape[0],):
+            raise InputError(f"stylegan: truncation must be a tensor ({z.shape[0]},), got {_describe(truncation)}")
+        if validating() and not bool(((truncation >= 0) & (truncation <= 1)).all()):
+            raise InputError("stylegan: truncation (psi) must be in [0, 1]")
+        return z, maps, c.step, -1, self.get_mean_style().to(z.dtype), truncation.to(z.dtype)[:, None]
 
 
 # ---------------------------------------------------------------------------------------------

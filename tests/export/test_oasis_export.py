@@ -108,3 +108,46 @@ def test_sampled_z_follows_the_engine_seed(model, artifacts, backend):
     assert not np.array_equal(first, a.run(labels=labels))  # a fresh draw per call, as the official forward
     with pytest.raises(InputError, match=r"z must be finite floats of shape \(2, 16\), got \(2, 10\)"):
         a.run(labels=labels, z=np.zeros((2, 10)))
+
+
+def test_local_noise_engine(model, artifacts, tmp_path, monkeypatch):
+    """noise_regions=3: all regions 0 paints as the z-only engine; a region painted with z_regions[0] as the
+    forward with that noise map; region ids are checked."""
+    local = OASISGenerator(OASISConfig(**SLIM, noise_regions=3))
+    local.load_state_dict(model.state_dict())
+    local.eval()
+    from rtgan.utils import cpu
+
+    monkeypatch.setattr(cpu, "has_bf16", lambda: False)  # the fp32 engine is under test, not bf16 timings
+    out = export(local, height=H, width=W, out=tmp_path / "local", progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(i["name"], i["kind"], i["shape"]) for i in manifest["inputs"]][2:] == [
+        ("noise_regions", "regions", ["batch", H, W]),
+        ("z_regions", "latents", ["batch", 2, 16]),
+    ]
+    assert manifest["fidelity"]["psnr_db_onnxruntime"] >= 60
+    engine, plain = Engine.load(out, "onnxruntime"), Engine.load(artifacts["onnxruntime"], "onnxruntime")
+    feeds = model_feeds(local, H, W, batch=2, seed=7)
+    labels, z, others = feeds["labels"], feeds["z"], feeds["z_regions"]
+    assert psnr(engine.run(labels=labels, z=z), plain.run(labels=labels, z=z)) >= 60  # regions absent: all 0
+    regions = np.zeros((2, H, W), np.int32)
+    regions[:, 8:24, 16:48] = 1
+    got = engine.run(labels=labels, z=z, noise_regions=regions, z_regions=others)
+    t = torch.from_numpy
+    noise = t(z)[:, :, None, None].expand(2, 16, H, W).clone()
+    noise[:, :, 8:24, 16:48] = t(others)[:, 0, :, None, None]
+    with torch.no_grad():
+        want = ((model(model.prepare(t(labels)), noise=noise).permute(0, 2, 3, 1) + 1) * 127.5).clamp(0, 255).round()
+    assert psnr(got, want.numpy()) >= 60 and psnr(got, plain.run(labels=labels, z=z)) < 40
+    assert engine.run(labels=labels[0], z=z[0], noise_regions=regions[0], z_regions=others[0]).shape == (H, W, 3)
+    for bad, message in [
+        (regions + 3, "noise_regions: region id 4 is out of range; ids are 0..2"),
+        (regions - 1, "noise_regions: region id -1 is out of range"),
+        (regions.astype(np.float32), "noise_regions must hold integer region ids"),
+        (regions[:, :8], r"noise_regions must be \(H, W\) or \(B, H, W\)"),
+        (regions[:1], "noise_regions has batch 1, the labels 2"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            engine.run(labels=labels, z=z, noise_regions=bad)
+    with pytest.raises(InputError, match=r"z_regions must be \(2, 16\) or \(B, 2, 16\)"):
+        engine.run(labels=labels, z=z, z_regions=np.zeros((2, 3, 16)))

@@ -143,6 +143,42 @@ def test_sampled_inputs_follow_the_engine_seed(artifacts):
         a.run(labels, codes=np.zeros((2, 6, 16)))
 
 
+@pytest.mark.parametrize("backend", EXPORTS)
+def test_codes_engine_encodes_style_images_per_region(models, artifacts, backend):
+    """A codes engine holds the Zencoder: encode_style(image, labels, instance) is encode(image, prepare(...)), and
+    running on those codes paints what the style_input='image' forward paints with the same weights."""
+    model = models["codes"]
+    manifest = json.loads((artifacts[backend] / "manifest.json").read_text())
+    assert manifest["style_encoder"] == {"file": "encoder.onnx", "inputs": ["style", "labels", "instance"],
+                                         "output": "codes"}  # fmt: skip
+    engine = Engine.load(artifacts[backend], backend)
+    feeds = feeds_of(model, 2, seed=9)
+    image = np.random.default_rng(9).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    codes = engine.encode_style(image, feeds["labels"], feeds["instance"])
+    t = torch.from_numpy
+    with torch.no_grad():
+        want = model.encode_inputs(t(image), t(feeds["labels"]), t(feeds["instance"])).numpy()
+    assert codes.shape == (2, 6, 16) and codes.dtype == np.float32 and np.abs(codes - want).max() < 1e-4
+    by_image = SEANGenerator(SEANConfig(**SLIM, style_input="image"))
+    by_image.load_state_dict(model.state_dict())
+    by_image.eval()
+    got = engine.run(feeds["labels"], instance=feeds["instance"], style=codes, noise=feeds["noise"])
+    ref = reference_image(by_image, feeds | {"style": image})
+    value = psnr(got, ref)
+    print(f"\n{backend}: codes from the encoder {value:.1f} dB vs the style-image forward")
+    assert value >= 60 and ref.std() > 20
+    one = engine.encode_style(image[1], feeds["labels"][1])  # one image; instance defaults to the labels
+    assert one.shape == (6, 16) and np.abs(one - engine.encode_style(image[1:], feeds["labels"][1:])[0]).max() == 0
+    with pytest.raises(InputError, match="labels are required"):
+        engine.encode_style(image)
+    with pytest.raises(InputError, match="style must be 32x32"):
+        engine.encode_style(image[:, :16], feeds["labels"])
+    with pytest.raises(InputError, match="style has batch 2, the labels 1"):
+        engine.encode_style(image, feeds["labels"][:1])
+    with pytest.raises(InputError, match="label id 9 is out of range"):
+        engine.encode_style(image, feeds["labels"] * 0 + 9)
+
+
 @pytest.mark.slow
 def test_openvino_ir_artifact(models, tmp_path):
     """An OpenVINO artifact of its own (the IR, not the ONNX of an onnxruntime one)."""

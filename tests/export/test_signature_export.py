@@ -130,7 +130,7 @@ def test_classic_families_export_through_their_signature(preset, tmp_path):
         assert psnr(got, ref) >= 60, f"{backend}: {psnr(got, ref):.1f} dB"
 
 
-def test_generate_samples_a_latent_generator_and_the_demo_says_it_takes_label_maps(tmp_path, capsys):
+def test_generate_samples_a_latent_generator_and_the_demo_opens_it(tmp_path, capsys):
     import cv2
 
     from rtgan import models
@@ -146,5 +146,80 @@ def test_generate_samples_a_latent_generator_and_the_demo_says_it_takes_label_ma
     assert cv2.imread(str(tmp_path / "e.png")).shape == (32, 64, 3)
     assert main(["--model", str(engine), "--labels", str(tmp_path / "s.png"), "--out", str(tmp_path / "x.png")]) == 2
     assert "not label maps" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="neither a label map nor an image: the demo paints those"):
-        open_engine(str(engine))
+    opened = open_engine(str(engine))  # the demo paints generators without a label map from their latents
+    assert set(opened.input_names) == {"z", "label"} and opened.signature is not None
+
+
+class TinyRegions(nn.Module):
+    """A generator without labels taking the scalar, regions and latents kinds: each pixel's latent (z in region 0,
+    lat[:, r - 1] in region r) times psi, through a 1x1 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 3, 1)
+
+    def signature(self) -> Signature:
+        inputs = (Input("z", "latent", size=4), Input("psi", "scalar", default=1.0, low=0.0, high=2.0),
+                  Input("mask", "regions", classes=3), Input("lat", "latents", classes=2, size=4))  # fmt: skip
+        return Signature(inputs, spatial="fixed", size=(8, 8))
+
+    def prepare_inputs(self, z, psi, mask, lat):
+        table = torch.cat([z[:, None], lat], 1) * psi[:, None, None]  # (B, 3, 4)
+        index = mask.long().flatten(1)[:, :, None].expand(-1, -1, 4)
+        return (torch.gather(table, 1, index).transpose(1, 2).reshape(-1, 4, 8, 8),)
+
+    def forward(self, x):
+        return torch.tanh(self.conv(x))
+
+
+def test_scalar_regions_and_latents_kinds(tmp_path):
+    torch.manual_seed(0)
+    model = TinyRegions().eval()
+    sig = model.signature()
+    assert Signature.from_dict(json.loads(json.dumps(sig.to_dict()))) == sig
+    assert sig.describe() == "z (4) + psi (0..2, default 1) + mask (3 regions) + lat (2×4) → RGB 8×8"
+    for bad, message in [
+        (dict(kind="scalar"), "needs a finite number as its default"),
+        (dict(kind="scalar", default=3.0, high=2.0), r"default 3.0 is outside \[-inf, 2.0\]"),
+        (dict(kind="scalar", default=float("nan")), "finite number"),
+        (dict(kind="latent", size=4, default=1.0), "apply to scalar inputs only"),
+        (dict(kind="regions"), "needs classes > 0"),
+        (dict(kind="latents", classes=2), "needs a positive size"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            Input("x", **bad)
+    out = export(model, height=8, width=8, out=tmp_path / "e", progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(i["name"], i["kind"], i["dtype"], i["shape"]) for i in manifest["inputs"]] == [
+        ("z", "latent", "float32", ["batch", 4]), ("psi", "scalar", "float32", ["batch"]),
+        ("mask", "regions", "int32", ["batch", 8, 8]), ("lat", "latents", "float32", ["batch", 2, 4]),
+    ]  # fmt: skip
+    engine = Engine.load(out, "onnxruntime")
+    rng = np.random.default_rng(2)
+    z, lat = rng.standard_normal((3, 4)), rng.standard_normal((3, 2, 4))
+    mask, psi = rng.integers(0, 3, (3, 8, 8)), np.array([0.5, 1.0, 2.0])
+    got = engine.run(z=z, psi=psi, mask=mask, lat=lat)
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    ref = reference_image(model, {"z": f32(z), "psi": f32(psi), "mask": mask.astype(np.int32), "lat": f32(lat)})
+    assert got.shape == (3, 8, 8, 3) and psnr(got, ref) >= 60
+    shared = engine.run(z=z, psi=0.5, mask=mask, lat=lat)  # one psi for the batch
+    assert np.array_equal(shared, engine.run(z=z, psi=np.full(3, 0.5), mask=mask, lat=lat))
+    assert engine.run(z=z[0], psi=0.5, mask=mask[0], lat=lat[0]).shape == (8, 8, 3)
+    a, b = (Engine.load(out, "onnxruntime", seed=3) for _ in range(2))  # absent: psi 1, all region 0, lat sampled
+    assert np.array_equal(a.run(psi=0.7), b.run(psi=0.7, mask=np.zeros((8, 8), int)))
+    assert a.run().shape == (8, 8, 3)
+    bad = [
+        (dict(psi=2.5), r"psi must be in \[0, 2\], got 2.5"),
+        (dict(psi=np.array([0.5, -1.0])), r"psi must be in \[0, 2\], got -1"),
+        (dict(psi="x"), "psi must be a number"),
+        (dict(psi=np.nan), "psi holds NaN"),
+        (dict(psi=np.zeros((2, 2))), r"psi must be a number or a \(B,\) array"),
+        (dict(mask=np.full((8, 8), 3)), "mask: region id 3 is out of range; ids are 0..2"),
+        (dict(mask=np.zeros((8, 8), np.float32)), "mask must hold integer region ids"),
+        (dict(mask=np.zeros((4, 8), int)), r"mask must be \(H, W\) or \(B, H, W\)"),
+        (dict(lat=np.zeros((3, 4))), r"lat must be \(2, 4\) or \(B, 2, 4\)"),
+        (dict(z=np.zeros((2, 4)), mask=np.zeros((3, 8, 8), int)), "disagree on the batch"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(InputError, match=message):
+            engine.run(**kwargs)

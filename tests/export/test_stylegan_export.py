@@ -52,6 +52,7 @@ def test_engine_matches_pytorch_and_is_deterministic(model, artifacts, backend):
     assert [(i["name"], i["kind"], i["shape"]) for i in manifest["inputs"]] == [
         ("z", "latent", ["batch", 16]),
         ("noise", "latent", ["batch", n]),
+        ("truncation", "scalar", ["batch"]),
     ]
     assert manifest["arch"] == "stylegan" and manifest["fidelity"]["psnr_db_onnxruntime"] >= 60
     engine = Engine.load(artifacts[backend], backend)
@@ -84,6 +85,36 @@ def test_sampled_noise_follows_the_engine_seed(artifacts, backend):
     assert a.run().shape == (128, 128, 3)  # z sampled too
     with pytest.raises(InputError, match=r"noise must be \(21840,\) or \(B, 21840\)"):
         a.run(z=z, noise=np.zeros((2, 100)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_truncation_is_the_official_one_and_checked(model, artifacts, backend):
+    """ψ = 1 (the default) paints as the forward without truncation; ψ = 0.5 as the forward with
+    mean_style=get_mean_style(), style_weight=0.5; per sample, or one ψ for the batch; outside [0, 1] refused."""
+    engine = Engine.load(artifacts[backend], backend)
+    rng = np.random.default_rng(6)
+    z = rng.standard_normal((2, 16)).astype(np.float32)
+    noise = rng.standard_normal((2, model.config.noise_size)).astype(np.float32)
+    t = torch.from_numpy
+    u8 = lambda x: ((x.permute(0, 2, 3, 1) + 1) * 127.5).clamp(0, 255).round().numpy()  # noqa: E731
+    with torch.no_grad():
+        maps = split_noise(t(noise), 5)
+        plain = u8(model(t(z), noise=maps, step=5))
+        half = u8(model(t(z), noise=maps, step=5, mean_style=model.get_mean_style(), style_weight=0.5))
+    assert psnr(engine.run(z=z, noise=noise), plain) >= 60
+    assert psnr(engine.run(z=z, noise=noise, truncation=1.0), plain) >= 60
+    got = engine.run(z=z, noise=noise, truncation=0.5)
+    value = psnr(got, half)
+    print(f"\n{backend}: psi 0.5 {value:.1f} dB; vs no truncation {psnr(got, plain):.1f} dB")
+    assert value >= 60 and psnr(got, plain) < 40  # truncation changes the image
+    mixed = engine.run(z=z, noise=noise, truncation=np.array([1.0, 0.5]))
+    assert psnr(mixed, np.stack([plain[0], half[1]])) >= 60
+    assert engine.run(z=z[0], noise=noise[0], truncation=0.5).shape == (128, 128, 3)
+    for bad in (1.5, -0.1, np.array([0.5, 2.0])):
+        with pytest.raises(InputError, match=r"truncation must be in \[0, 1\]"):
+            engine.run(z=z, noise=noise, truncation=bad)
+    with pytest.raises(InputError, match="disagree on the batch"):
+        engine.run(z=z, noise=noise, truncation=np.full(3, 0.5))
 
 
 @pytest.mark.slow

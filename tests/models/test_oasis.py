@@ -260,3 +260,36 @@ def test_save_load_round_trip(tmp_path):
     sem = model.prepare(ids())
     with torch.no_grad():
         assert torch.equal(back(sem, z=z()), model(sem, z=z()))
+
+
+def test_noise_regions_signature_and_the_per_pixel_noise_map():
+    """noise_regions=M (rtgan's): labels, z, region ids and M - 1 latents; the noise map is z where the region is 0
+    and z_regions[:, r - 1] where it is r, fed to the forward's noise= path."""
+    assert OASISConfig().noise_regions == 1 and [i.name for i in tiny().signature().inputs] == ["labels", "z"]
+    with pytest.raises(ConfigError, match="noise_regions must be at least 1"):
+        OASISConfig(noise_regions=0)
+    with pytest.raises(ConfigError, match="no_3dnoise=True removes"):
+        OASISConfig(noise_regions=2, no_3dnoise=True)
+    model = tiny(noise_regions=3)
+    sig = model.signature()
+    assert [(i.name, i.kind, i.classes, i.size) for i in sig.inputs] == [
+        ("labels", "labels", 35, None),
+        ("z", "latent", None, 8),
+        ("noise_regions", "regions", 3, None),
+        ("z_regions", "latents", 2, 8),
+    ]
+    labels, code, others = ids(), z(), torch.randn(2, 2, 8)
+    regions = torch.zeros(2, 32, 64, dtype=torch.int32)
+    regions[:, 8:16, 16:48], regions[1, 20:, :8] = 1, 2
+    sem, none, noise = model.prepare_inputs(labels, code, regions, others)
+    want = code[:, :, None, None].expand(2, 8, 32, 64).clone()
+    want[:, :, 8:16, 16:48] = others[:, 0, :, None, None]
+    want[1, :, 20:, :8] = others[1, 1, :, None, None]
+    assert none is None and torch.equal(noise, want) and torch.equal(sem, model.prepare(labels))
+    with torch.no_grad():
+        flat = model(*model.prepare_inputs(labels, code, torch.zeros_like(regions), others))
+        assert torch.equal(flat, model(model.prepare(labels), z=code))  # all region 0: the broadcast z
+    with pytest.raises(InputError, match=r"noise_regions ids must be in 0..2"):
+        model.prepare_inputs(labels, code, regions + 1, others)
+    with pytest.raises(InputError, match=r"z_regions must be a float tensor \(2, 2, 8\)"):
+        model.prepare_inputs(labels, code, regions, others[:, :1])

@@ -249,3 +249,18 @@ def test_save_load_round_trip(tmp_path):
     semantics, _, codes, noise = inputs(model)
     with torch.no_grad():
         assert torch.equal(back(semantics, style=codes, noise=noise), model(semantics, style=codes, noise=noise))
+
+
+def test_style_encoder_inputs_of_codes_engines():
+    """A codes model's style encoder (exported beside its engine): uint8 image + label ids -> encode(image,
+    prepare(...)), the image normalized as the style_input='image' graph normalizes it."""
+    model = tiny()
+    assert model.style_encoder_inputs() == ("style", "labels", "instance")
+    assert tiny(no_instance=True).style_encoder_inputs() == ("style", "labels")
+    assert tiny(style_input="image").style_encoder_inputs() is None
+    labels = torch.randint(0, 5, (2, 32, 32))
+    rgb = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        codes = model.encode_inputs(rgb, labels, labels)
+        want = model.encode(rgb.permute(0, 3, 1, 2).float() / 127.5 - 1, model.prepare(labels, labels))
+    assert codes.shape == (2, 6, 8) and torch.allclose(codes, want, atol=1e-6)

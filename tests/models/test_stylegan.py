@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from rtgan.errors import CheckpointError, ConfigError, InputError
 from rtgan.models import get_model, load_official
 from rtgan.models.stylegan import (
+    MEAN_STYLE_SEED,
     RELEASED_CHANNELS,
     AdaptiveInstanceNorm,
     StyleGANConfig,
@@ -292,7 +293,13 @@ def test_signature_and_engine_inputs():
     model = tiny()
     sig = model.signature()
     n = 16 + 64 + 256 + 1024
-    assert [(i.name, i.kind, i.size) for i in sig.inputs] == [("z", "latent", 8), ("noise", "latent", n)]
+    assert [(i.name, i.kind, i.size) for i in sig.inputs] == [
+        ("z", "latent", 8),
+        ("noise", "latent", n),
+        ("truncation", "scalar", None),
+    ]
+    psi = sig.input("truncation")
+    assert (psi.default, psi.low, psi.high, psi.shape(32, 32)) == (1.0, 0.0, 1.0, ["batch"])
     assert (sig.channels, sig.spatial, tuple(sig.size)) == (3, "fixed", (32, 32))
     with pytest.raises(InputError, match="paints 32x32 only"):
         model.config.check_size(64, 64)
@@ -391,3 +398,30 @@ def test_save_load_round_trip(tmp_path):
     z, noise = inputs(step=3)
     with torch.no_grad():
         assert torch.equal(back(z[0], noise=noise), model(z[0], noise=noise))
+
+
+def test_truncation_inputs_and_the_mean_style_constant():
+    """prepare_inputs(z, noise, truncation) is the official forward with get_mean_style() and a per-sample
+    style_weight; the mean style is generate.py's (10 batches of 1024 z), seeded, cached, and no state-dict key."""
+    model = tiny()
+    z, flat = torch.randn(2, 8), torch.randn(2, 1360)
+    with torch.no_grad():
+        mean = model.get_mean_style()
+        g = torch.Generator().manual_seed(MEAN_STYLE_SEED)
+        want = sum(model.mean_style(torch.randn(1024, 8, generator=g)) for _ in range(10)) / 10
+        assert mean.shape == (1, 8) and torch.equal(mean, want)
+        assert model.get_mean_style() is mean  # cached
+        assert set(model.state_dict()) == set(tiny().state_dict())  # official checkpoints still load strictly
+        maps = split_noise(flat, 3)
+        psi = torch.tensor([0.5, 0.2])
+        got = model(*model.prepare_inputs(z, flat, psi))
+        for i, w in enumerate((0.5, 0.2)):
+            one = model(z[i : i + 1], noise=[m[i : i + 1] for m in maps], mean_style=mean, style_weight=w)
+            torch.testing.assert_close(got[i : i + 1], one)
+        torch.testing.assert_close(model(*model.prepare_inputs(z, flat, torch.ones(2))), model(z, noise=maps))
+        model.style[1].linear.weight_orig.mul_(2)  # new mapping weights: a new mean
+        assert not torch.equal(model.get_mean_style(), mean)
+    with pytest.raises(InputError, match=r"truncation must be a tensor \(2,\)"):
+        model.prepare_inputs(z, flat, torch.ones(3))
+    with pytest.raises(InputError, match=r"must be in \[0, 1\]"):
+        model.prepare_inputs(z, flat, torch.full((2,), 1.5))
