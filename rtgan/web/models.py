@@ -4,6 +4,15 @@ An engine runs one painting at a time behind its own lock (OpenVINO's infer requ
 re-entrant; on a few cores two paintings at once would only slow each other down anyway).
 A style is a seed: z = temperature * N(0, I) drawn by `np.random.default_rng(seed)`, so the same
 seed paints the same style in the page, over REST and in a user's own `Engine.run` call.
+
+Every other input an engine declares is fixed per connection too, never drawn afresh per frame
+(a painting changes only when the user changes something), each from the seed as `Controls` says:
+per-class style codes (SEAN's `styles`) U(-1, 1) from `default_rng(seed)`; the k-th other latent
+input (SEAN's and StyleGAN's `noise`) N(0, I) from `default_rng([seed, k + 1])`; a scalar
+(StyleGAN's `truncation`) its declared default until set; a noise-region map (OASIS's `regions`
+input) all 0, each region's z (the `latents` input's row r - 1) drawn from its own seed.
+Three kinds of model: label maps in ("labels"), a picture in ("image"), nothing spatial in
+("latent": StyleGAN; the page shows the painting alone).
 """
 
 from __future__ import annotations
@@ -33,6 +42,32 @@ def style_z(seed: int, size: int, temperature: float = 1.0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal((1, size)) * temperature).astype(np.float32)
 
 
+def style_codes(seed: int, classes: int, size: int) -> np.ndarray:
+    """Per-class style codes of `seed` (SEAN's `styles` input): (classes, size) float32 U(-1, 1), as the
+    engine samples them."""
+    return np.random.default_rng(seed).uniform(-1, 1, (classes, size)).astype(np.float32)
+
+
+def fixed_latent(seed: int, k: int, size: int) -> np.ndarray:
+    """The k-th latent input besides z (noise) of `seed`: (size,) float32 N(0, I) from default_rng([seed, k + 1])."""
+    return np.random.default_rng([seed, k + 1]).standard_normal(size).astype(np.float32)
+
+
+def walk_z(seed_from: int, seed_to: int, t: float, size: int) -> np.ndarray:
+    """The latent walk: (1, size) float32 z on the great circle from `style_z(seed_from)` (t = 0) to
+    `style_z(seed_to)` (t = 1), its norm interpolated linearly (spherical interpolation keeps z a
+    typical N(0, I) draw, where a straight line would pass through low-norm, washed-out styles)."""
+    a, b = (style_z(s, size)[0].astype(np.float64) for s in (seed_from, seed_to))
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    ua, ub = a / na, b / nb
+    omega = float(np.arccos(np.clip(ua @ ub, -1.0, 1.0)))
+    if omega < 1e-6:
+        u = ua
+    else:
+        u = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
+    return (u * ((1 - t) * na + t * nb))[None].astype(np.float32)
+
+
 class ServedModel:
     """One engine with what the page and the protocol need to know about it (`info()`)."""
 
@@ -42,7 +77,17 @@ class ServedModel:
         self.takes_image = takes_image(engine)
         self.lock = threading.Lock()
         manifest = engine.manifest
-        if self.takes_image:
+        # "labels" (a label map in), "image" (a picture in), "latent" (neither: StyleGAN, the painting alone)
+        self.input = "image" if self.takes_image else "labels" if "labels" in engine.input_names else "latent"
+        specs = list(engine.signature.inputs) if engine.signature is not None else []
+        self.specs = {i.name: i for i in specs}
+        self.scalars = [i for i in specs if i.kind == "scalar"]  # StyleGAN's truncation: a slider each
+        self.regions = next((i for i in specs if i.kind == "regions"), None)  # OASIS's noise_regions
+        self.region_latents = next((i for i in specs if i.kind == "latents"), None)  # its z_regions
+        if (self.regions is None) != (self.region_latents is None):
+            self.regions = self.region_latents = None  # half a local-noise pair: nothing the brush can drive
+        styles = next((i for i in specs if i.kind == "styles"), None)  # SEAN's per-class codes
+        if self.takes_image or self.input == "latent":
             self.ids: list[int] = []
         elif engine.label_ids is not None:
             self.ids = [int(i) for i in engine.label_ids]
@@ -54,15 +99,22 @@ class ServedModel:
         self.allowed[self.ids] = True
         self.bytes_per_id = 2 if self.ids and max(self.ids) > 255 else 1
         self.names, self.colours = _classes(self.ids, manifest)
-        # the style input: a VAE's z, or an image-to-image model's style code (MUNIT)
+        # the style input: a VAE's (or OASIS's, StyleGAN's) z, an image-to-image model's style code
+        # (MUNIT), or per-class style codes (SEAN)
         self.style = next((n for n in ("z", "style_code") if n in engine.input_names), None)
-        if self.style == "z":
-            self.style_size = int(manifest["z_dim"])
-        elif self.style == "style_code":
-            self.style_size = int(engine.signature.input("style_code").size)
+        self.styles = styles if self.style is None else None
+        if self.style is not None:
+            spec = self.specs.get(self.style)
+            self.style_size = int(spec.size if spec is not None and spec.size else manifest["z_dim"])
+        elif self.styles is not None:
+            self.style, self.style_size = self.styles.name, int(self.styles.size)
         else:
             self.style_size = 0
-        self.style_image = self.style == "z" and manifest.get("style_encoder") is not None
+        has_encoder = manifest.get("style_encoder") is not None
+        self.style_image = (self.style == "z" or self.styles is not None) and has_encoder
+        self.region_styles = self.styles is not None and has_encoder and bool(self.ids)  # a picture per class
+        # the other latent inputs (noise): fixed per connection from the seed
+        self.fixed = [i for i in specs if i.kind == "latent" and i.name not in ("z", self.style)]
 
     @property
     def background(self) -> int | None:
@@ -71,41 +123,137 @@ class ServedModel:
         return self.ids[0] if self.ids else None
 
     def z_for(self, seed: int, temperature: float = 1.0) -> np.ndarray | None:
+        """The style input drawn from `seed`: z (1, size), or SEAN's codes (classes, size); None without one."""
+        if self.styles is not None:
+            return style_codes(seed, int(self.styles.classes), self.style_size)
         return style_z(seed, self.style_size, temperature) if self.style else None
 
-    def paint(self, labels: np.ndarray | None = None, image: np.ndarray | None = None, z=None):
-        """(painting, engine milliseconds): the time inside `Engine.run`, not the wait for the lock."""
+    def controls(self, seed: int, temperature: float = 1.0) -> "Controls":
+        return Controls(self, seed, temperature)
+
+    def paint(self, labels: np.ndarray | None = None, image: np.ndarray | None = None, z=None, inputs=None):
+        """(painting, engine milliseconds): the time inside `Engine.run`, not the wait for the lock.
+        `z`: the style input (z, MUNIT's style code or SEAN's codes); `inputs`: the other declared ones."""
+        inputs = dict(inputs or {})
         with self.lock:
             start = time.perf_counter()
             if self.takes_image:
-                painting = self.engine.run(source=image, **({"style_code": z} if z is not None else {}))
+                painting = self.engine.run(source=image, **({"style_code": z} if z is not None else {}), **inputs)
+            elif self.input == "latent":
+                if z is not None:
+                    inputs[self.style] = z[0] if z.ndim == 2 else z  # one sample: one image
+                painting = self.engine.run(**inputs)
+            elif self.styles is not None:
+                painting = self.engine.run(labels, **{self.style: z} if z is not None else {}, **inputs)
             else:
-                painting = self.engine.run(labels, z=z)
+                painting = self.engine.run(labels, z=z, **inputs)
             ms = (time.perf_counter() - start) * 1000
         if painting.shape[-1] == 1:  # a grayscale generator: the page and PNGs show it as RGB
             painting = np.repeat(painting, 3, axis=-1)
         return painting, ms
 
     def encode_style(self, image: np.ndarray) -> np.ndarray:
-        if not self.style_image:
+        if not self.style_image or self.styles is not None:
             raise InputError(f"{self.name} takes no style image: {_style_hint(self)}")
         with self.lock:  # the encoder session is opened on first use: once, not per connection
             return self.engine.encode_style(image).astype(np.float32)
+
+    def encode_codes(self, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """SEAN: a picture at the model's size, pooled over the regions of `labels` (H, W) -> (classes, size) codes."""
+        if not self.style_image or self.styles is None:
+            raise InputError(f"{self.name} takes no per-class style picture: {_style_hint(self)}")
+        with self.lock:
+            codes = self.engine.encode_style(image, labels=np.ascontiguousarray(labels, np.int32))
+        codes = np.asarray(codes, np.float32)
+        return codes[0] if codes.ndim == 3 else codes
 
     def info(self) -> dict:
         return {
             "name": self.name,
             "height": self.height,
             "width": self.width,
-            "input": "image" if self.takes_image else "labels",
+            "input": self.input,
             "classes": [{"id": i, "name": self.names[i], "color": list(self.colours[i])} for i in self.ids],
             "background": self.background,
             "bytes_per_id": self.bytes_per_id,
             "style": self.style is not None,
             "style_image": self.style_image,
+            "region_styles": self.region_styles,
+            "arch": self.engine.manifest.get("arch"),
+            "scalars": [
+                {
+                    "name": i.name,
+                    "default": _default(i),
+                    "low": getattr(i, "low", None),
+                    "high": getattr(i, "high", None),
+                }
+                for i in self.scalars
+            ],
+            "noise_regions": int(self.regions.classes) if self.regions is not None else None,
             "backend": self.engine.backend_name,
             "precision": self.engine.precision,
         }
+
+
+def _default(spec) -> float:
+    default = getattr(spec, "default", None)
+    if default is not None:
+        return float(default)
+    low, high = getattr(spec, "low", None), getattr(spec, "high", None)
+    return float(low + high) / 2 if low is not None and high is not None else 0.0
+
+
+class Controls:
+    """What one connection (or request) paints a model with besides the label map: the style input, the
+    fixed latent inputs (noise), the scalars, and the local-noise regions with each region's z. All of
+    it drawn from `seed` (module docstring); `inputs()` are the keyword arguments of `Engine.run`."""
+
+    def __init__(self, model: ServedModel, seed: int, temperature: float = 1.0):
+        self.model = model
+        self.scalars = {i.name: _default(i) for i in model.scalars}
+        self.regions = None  # (H, W) ids in [0, M): all 0 until a local-noise stroke
+        self.region_seeds: list[int | None] = []
+        self.z_regions = None
+        if model.regions is not None:
+            m, size = int(model.regions.classes), int(model.region_latents.size)
+            self.regions = np.zeros((model.height, model.width), np.int32)
+            self.z_regions = np.zeros((m - 1, size), np.float32)  # each row drawn by the stroke that takes it
+            self.region_seeds = [None] * (m - 1)
+        self.reseed(seed, temperature)
+
+    def reseed(self, seed: int, temperature: float = 1.0) -> None:
+        """A new seed: the style input and the fixed latent inputs drawn from it (scalars and regions kept)."""
+        self.seed = seed
+        self.z = self.model.z_for(seed, temperature)
+        self.fixed = {i.name: fixed_latent(seed, k, int(i.size)) for k, i in enumerate(self.model.fixed)}
+
+    def set_region(self, region: int, seed: int) -> None:
+        """Region `region` (1..M-1) paints with z = style_z(seed) from now on."""
+        self.z_regions = self.z_regions.copy()  # a painting under way keeps the rows it was given
+        self.z_regions[region - 1] = style_z(seed, self.z_regions.shape[1])[0]
+        self.region_seeds[region - 1] = seed
+
+    def set_scalar(self, name: str, value) -> float:
+        spec = next((i for i in self.model.scalars if i.name == name), None)
+        if spec is None:
+            have = ", ".join(i.name for i in self.model.scalars) or "none"
+            raise InputError(f"{self.model.name} has no scalar input {name!r} (its scalars: {have})")
+        low, high = getattr(spec, "low", None), getattr(spec, "high", None)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+            raise InputError(f"{name} is a finite number, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise InputError(f"{name} must be in [{low}, {high}], got {value}")
+        self.scalars[name] = float(value)
+        return float(value)
+
+    def inputs(self) -> dict:
+        """The declared inputs besides the label map and the style input, by name."""
+        out: dict = dict(self.fixed)
+        out.update({k: np.float32(v) for k, v in self.scalars.items()})
+        if self.regions is not None:
+            out[self.model.regions.name] = self.regions
+            out[self.model.region_latents.name] = self.z_regions
+        return out
 
 
 def _style_hint(model: ServedModel) -> str:

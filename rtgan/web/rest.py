@@ -1,6 +1,10 @@
 """The REST API: `POST /v1/paint` (label-id PNG in, PNG painting out), `GET /v1/models`, and
 `POST /v1/labels` (the page's "load labels": any label PNG -> raw ids fitted to a model).
 
+A model without a label map (StyleGAN) paints from the seed alone: `POST /v1/paint?model=M&seed=S
+&truncation=PSI` with an empty body (any body is ignored). Every input besides the label map is drawn
+from the seed as in the page (`rtgan.web.models`), so a seed paints the same image here and there.
+
 Errors are JSON `{"detail": MESSAGE}`: 400 not an image / empty, 404 unknown model, 413 too large,
 415 wrong content type, 422 a PNG that is not a label map of the model (colour, size, ids).
 """
@@ -79,9 +83,12 @@ def _refused(e: InputError) -> HTTPException:
 
 @router.get("/models", summary="The models served, their sizes, classes and colours")
 def models(request: Request) -> list[dict]:
-    """Each model: `name`, `height`, `width`, `input` ("labels" or "image"), `classes` [{id, name, color}],
-    `background` (the eraser's id), `bytes_per_id`, `style` (takes a style seed), `style_image` (takes a
-    style picture over the WebSocket), `backend`, `precision`. The first is the default."""
+    """Each model: `name`, `height`, `width`, `input` ("labels", "image", or "latent": no label map),
+    `classes` [{id, name, color}], `background` (the eraser's id), `bytes_per_id`, `style` (takes a style
+    seed), `style_image` (takes a style picture over the WebSocket), `region_styles` (a style picture per
+    class: SEAN), `arch`, `scalars` [{name, default, low, high}] (StyleGAN's truncation), `noise_regions`
+    (M: the local-noise brush's region ids are 0..M-1; null without one), `backend`, `precision`.
+    The first is the default."""
     return [m.info() for m in _studio(request).models.values()]
 
 
@@ -103,18 +110,32 @@ async def paint(
         "np.random.default_rng(seed).standard_normal((1, z_dim)); random when absent (X-Rtgan-Seed tells it)",
     ),
     temperature: float = Query(1.0, ge=0, le=4, description="scales z: 0 paints the mean style, 1 the prior"),
+    truncation: float | None = Query(
+        None,
+        description="StyleGAN's truncation psi, in the model's [low, high] (GET /v1/models: scalars); "
+        "default: its declared default",
+    ),
 ) -> Response:
     studio = _studio(request)
     served = _model(studio, model)
-    body = await _body(request, studio, (PNG, JPEG) if served.takes_image else (PNG,))
+    latent = served.input == "latent"
+    body = b"" if latent else await _body(request, studio, (PNG, JPEG) if served.takes_image else (PNG,))
     seed = secrets.randbits(32) if seed is None else seed
-    z = served.z_for(seed, temperature)
+    controls = served.controls(seed, temperature)
+    if truncation is not None:
+        try:
+            controls.set_scalar("truncation", truncation)
+        except InputError as e:
+            raise HTTPException(422, str(e)) from None
+    z, inputs = controls.z, controls.inputs()
 
     def work() -> tuple[bytes, float]:
         if served.takes_image:
-            painting, ms = served.paint(image=picture(body, served), z=z)
+            painting, ms = served.paint(image=picture(body, served), z=z, inputs=inputs)
+        elif latent:
+            painting, ms = served.paint(z=z, inputs=inputs)
         else:
-            painting, ms = served.paint(label_png(body, served), z=z)
+            painting, ms = served.paint(label_png(body, served), z=z, inputs=inputs)
         return cv2().imencode(".png", painting[..., ::-1])[1].tobytes(), ms
 
     try:
@@ -140,8 +161,9 @@ async def labels(request: Request, model: str | None = Query(None, description="
     in `X-Height` / `X-Width`. Ids outside the model's classes are refused, not replaced."""
     studio = _studio(request)
     served = _model(studio, model)
-    if served.takes_image:
-        raise HTTPException(422, f"{served.name} translates pictures; it has no label map to load")
+    if served.input != "labels":
+        what = "translates pictures" if served.takes_image else "paints without a label map"
+        raise HTTPException(422, f"{served.name} {what}; it has no label map to load")
     body = await _body(request, studio, (PNG,))
     try:
         ids = await asyncio.to_thread(label_png, body, served, fit=True)

@@ -1,7 +1,9 @@
 /* rtgan studio. The label map lives here as ids in a typed array; colours exist only on screen.
    Frames go to the server as raw ids over one WebSocket (rtgan/web/protocol.py), one request in
    flight: while a painting is on its way, drawing only marks the map dirty, and the newest state
-   is sent when the answer arrives, so nothing queues and the painting follows the brush. */
+   is sent when the answer arrives, so nothing queues and the painting follows the brush.
+   A local-noise map (OASIS) is a second id array beside the labels, sent as RGN1 before the next
+   IDS1; a model without labels (StyleGAN) is painted by GEN1 frames, a latent walk's step in each. */
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -9,6 +11,7 @@
   const PICTURE_TYPES = { 1: "image/jpeg", 2: "image/png" };
   const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const UNDO_DEPTH = 50, JPEG_QUALITY = 0.9;
+  const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
 
   const state = {
     models: new Map(), // name -> /v1/models entry
@@ -26,6 +29,10 @@
     source: null, // image models: "picture" | "webcam" | null
     stream: null,
     seed: null,
+    regions: null, // Uint8Array / Uint16Array: the local-noise region ids (models with noise_regions), 0 = none
+    regionsDirty: false, nextRegion: 1, strokeRegion: 0,
+    walk: null, // {from, to, t}: the latent walk's position (models without labels), kept while paused
+    walking: false, walkSpeed: 0.3, walkClock: 0,
   };
   const stats = { sent: 0, painted: 0, errors: 0, skipped: 0, lastSent: 0, lastAnswered: 0, lastPainted: 0,
                   shown: [], samples: [], waiters: [] };
@@ -74,6 +81,12 @@
         showStyle(m);
         markDirty();
         break;
+      case "noise":
+        $("noise-info").textContent = `Noise region ${m.region}: seed ${m.seed}`;
+        break;
+      case "scalar":
+      case "regions":
+        break;
       case "skipped":
         stats.skipped++;
         answered(m.seq, null);
@@ -108,10 +121,25 @@
   }
 
   function idsFrame(seq) {
-    const bpi = state.model.bytes_per_id, n = state.w * state.h;
-    const buf = frame("IDS1", seq, state.h, state.w, bpi, n * bpi);
-    if (bpi === 1 || LITTLE) new Uint8Array(buf, FRAME_HEADER).set(new Uint8Array(state.ids.buffer, 0, n * bpi));
-    else { const dv = new DataView(buf); for (let i = 0; i < n; i++) dv.setUint16(FRAME_HEADER + 2 * i, state.ids[i], true); }
+    return idsLike("IDS1", seq, state.ids, state.model.bytes_per_id);
+  }
+
+  function idsLike(kind, seq, ids, bpi) {
+    const n = state.w * state.h;
+    const buf = frame(kind, seq, state.h, state.w, bpi, n * bpi);
+    if (bpi === 1 && ids.BYTES_PER_ELEMENT === 1) new Uint8Array(buf, FRAME_HEADER).set(ids.subarray(0, n));
+    else if (bpi === 2 && ids.BYTES_PER_ELEMENT === 2 && LITTLE) new Uint8Array(buf, FRAME_HEADER).set(new Uint8Array(ids.buffer, 0, n * 2));
+    else { const dv = new DataView(buf); for (let i = 0; i < n; i++) bpi === 1 ? dv.setUint8(FRAME_HEADER + i, ids[i]) : dv.setUint16(FRAME_HEADER + 2 * i, ids[i], true); }
+    return buf;
+  }
+
+  // GEN1: paint a model without labels; with a walk, its step (seed from, seed to: uint64; t: float32)
+  function generateFrame(seq) {
+    if (!state.walk) return frame("GEN1", seq, 0, 0, 0, 0);
+    const buf = frame("GEN1", seq, 0, 0, 0, 20), dv = new DataView(buf);
+    dv.setBigUint64(FRAME_HEADER, BigInt(state.walk.from), true);
+    dv.setBigUint64(FRAME_HEADER + 8, BigInt(state.walk.to), true);
+    dv.setFloat32(FRAME_HEADER + 16, state.walk.t, true);
     return buf;
   }
 
@@ -125,12 +153,24 @@
   // One request in flight: send the newest state when nothing is on its way, else wait for the answer.
   async function pump() {
     if (!state.ready || state.switching || state.inFlight || !state.model) return;
-    const seq = state.seq + 1;
+    let seq = state.seq + 1;
     if (state.model.input === "labels") {
       if (!state.dirty || !state.ids) return;
       state.dirty = false;
+      if (state.regionsDirty && state.regions) { // the region map first: the frame after it paints with it
+        state.regionsDirty = false;
+        send(idsLike("RGN1", seq, state.regions, state.model.noise_regions > 256 ? 2 : 1));
+        seq += 1;
+      }
       state.seq = seq;
       launch(seq, idsFrame(seq));
+      return;
+    }
+    if (state.model.input === "latent") {
+      if (!state.dirty) return;
+      state.dirty = false;
+      state.seq = seq;
+      launch(seq, generateFrame(seq));
       return;
     }
     if (!state.source) { state.dirty = false; return; } // nothing to translate yet
@@ -241,13 +281,30 @@
     state.redo = [];
     $("model").value = model.name;
     $("model-info").textContent = `${model.name}: ${model.width}×${model.height}, ${model.backend} ${model.precision}`;
-    const image = model.input === "image";
-    $("label-tools").hidden = image;
+    const image = model.input === "image", latent = model.input === "latent";
+    $("label-tools").hidden = image || latent;
     $("image-tools").hidden = !image;
+    $("latent-tools").hidden = !latent;
+    $("canvas-view").hidden = latent; // no label map: the painting alone
+    $("stage").classList.toggle("single", latent);
     labelsCanvas.hidden = image;
     sourceCanvas.hidden = !image;
     $("canvas-caption").textContent = image ? "Source picture" : "Label map";
-    if (image) {
+    const noise = Boolean(model.noise_regions && model.noise_regions > 1) && !image && !latent;
+    $("noise-tool").hidden = !noise;
+    $("noise-row").hidden = !noise;
+    $("noise-info").textContent = noise ? "Noise brush (X): each stroke gives the area under it a new noise; Clear noise undoes them all." : "";
+    if (!noise && state.tool === "noise") setTool("brush");
+    state.regions = noise ? new (model.noise_regions > 256 ? Uint16Array : Uint8Array)(model.width * model.height) : null;
+    state.regionsDirty = false;
+    state.nextRegion = 1;
+    stopWalk();
+    state.walk = null;
+    buildScalars(model);
+    $("region-style").hidden = !model.region_styles;
+    if (latent) {
+      state.ids = null;
+    } else if (image) {
       state.ids = null;
       if (sourceCanvas.width !== model.width || sourceCanvas.height !== model.height) {
         sourceCanvas.width = model.width;
@@ -260,6 +317,7 @@
       state.ids = resample(from && from.ids, from ? from.w : 1, from ? from.h : 1, model);
       state.stash = null;
       buildPalette(model);
+      buildStyleClasses(model);
       labelsCanvas.width = model.width;
       labelsCanvas.height = model.height;
       labelsImage = labelsCtx.createImageData(model.width, model.height);
@@ -295,7 +353,7 @@
 
   function selectClass(id) {
     state.brush = id;
-    if (state.tool === "eraser") setTool("brush");
+    if (state.tool === "eraser" || state.tool === "noise") setTool("brush");
     for (const b of $("classes").children) {
       const on = Number(b.dataset.id) === id;
       b.classList.toggle("active", on);
@@ -321,6 +379,13 @@
     if (!state.ids || !labelsImage) return;
     const px = new Uint32Array(labelsImage.data.buffer), ids = state.ids, lut = state.lut;
     for (let i = 0; i < ids.length; i++) px[i] = lut[ids[i]];
+    const regions = state.regions;
+    if (regions) { // local noise shows as a dark hatch over its class colour
+      const w = state.w, dark = LITTLE ? 0xff000000 : 0x000000ff;
+      for (let i = 0; i < regions.length; i++) {
+        if (regions[i] && (((i % w) + Math.floor(i / w)) & 3) === 0) px[i] = dark;
+      }
+    }
     labelsCtx.putImageData(labelsImage, 0, 0);
   }
 
@@ -340,8 +405,8 @@
   }
 
   // a round brush swept from (x0, y0) to (x1, y1): every pixel within size/2 of the segment
-  function stroke(x0, y0, x1, y1, id) {
-    const { w, h, ids } = state, r = state.size / 2, r2 = r * r;
+  function stroke(x0, y0, x1, y1, id, ids = state.ids) {
+    const { w, h } = state, r = state.size / 2, r2 = r * r;
     const dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
     const xa = Math.max(0, Math.floor(Math.min(x0, x1) - r)), xb = Math.min(w - 1, Math.ceil(Math.max(x0, x1) + r));
     const ya = Math.max(0, Math.floor(Math.min(y0, y1) - r)), yb = Math.min(h - 1, Math.ceil(Math.max(y0, y1) + r));
@@ -409,6 +474,16 @@
     if (e.button !== 0 || !state.ids) return;
     labelsCanvas.setPointerCapture(e.pointerId);
     const [x, y] = toPixel(e);
+    if (state.tool === "noise") {
+      if (!state.regions) return;
+      noiseStroke(); // a new region id, with a fresh z for it (sent before the map that uses it)
+      state.drawing = true;
+      state.last = [x, y];
+      stroke(x, y, x, y, state.strokeRegion, state.regions);
+      state.regionsDirty = true;
+      changed();
+      return;
+    }
     pushUndo();
     if (state.tool === "fill") {
       const cx = Math.min(state.w - 1, Math.max(0, Math.round(x))), cy = Math.min(state.h - 1, Math.max(0, Math.round(y)));
@@ -425,11 +500,14 @@
     moveCursor(e);
     if (!state.drawing) return;
     const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
+    const noise = state.tool === "noise" && state.regions;
     for (const ev of events.length ? events : [e]) {
       const [x, y] = toPixel(ev);
-      stroke(state.last[0], state.last[1], x, y, paintId());
+      if (noise) stroke(state.last[0], state.last[1], x, y, state.strokeRegion, state.regions);
+      else stroke(state.last[0], state.last[1], x, y, paintId());
       state.last = [x, y];
     }
+    if (noise) state.regionsDirty = true;
     changed();
   });
 
@@ -603,15 +681,123 @@
   function showStyle(m) {
     const model = state.model;
     const has = Boolean(model && model.style);
+    const what = !model ? "style" : model.arch === "oasis" ? "noise" : model.input === "latent" ? "z" : "style";
     $("random-style").disabled = !has;
+    $("random-style").textContent = what === "noise" ? "New noise (N)" : what === "z" ? "New random z (N)" : "New random style (N)";
     $("style-image").disabled = !(model && model.style_image);
+    $("style-image").textContent = model && model.region_styles ? "Style the whole painting…" : "Style from a picture…";
     if (!has) { $("style-info").textContent = `${model ? model.name : "this model"} paints one style: it has no style input.`; return; }
-    if (m.source === "image") $("style-info").textContent = "Style from your picture.";
-    else if (m.seed !== null && m.seed !== undefined) {
+    if (m.source === "image") {
+      const c = m.class !== undefined && model.classes.find((k) => k.id === m.class);
+      $("style-info").textContent = c ? `${c.name}: style from your picture.` : "Style from your picture.";
+    } else if (m.seed !== null && m.seed !== undefined) {
       state.seed = m.seed;
-      $("style-info").textContent = `Style seed ${m.seed}`;
-      $("style-info").title = `POST /v1/paint?model=${model.name}&seed=${m.seed} paints this style again`;
+      $("style-info").textContent = `${what === "noise" ? "Noise" : what === "z" ? "Seed" : "Style"} seed ${m.seed}`.replace("Seed seed", "Seed");
+      $("style-info").title = `POST /v1/paint?model=${model.name}&seed=${m.seed} paints this ${what} again`;
     }
+  }
+
+  // ---- local noise (OASIS), latent walk and scalars (StyleGAN), per-class styles (SEAN) ------------------
+  // each stroke takes the next region id, cycling 1..M-1, and a freshly drawn z for it
+  function noiseStroke() {
+    const m = state.model.noise_regions, region = state.nextRegion;
+    state.nextRegion = (region % (m - 1)) + 1;
+    state.strokeRegion = region;
+    send(JSON.stringify({ type: "noise", region, seed: null }));
+    return region;
+  }
+
+  function clearNoise() {
+    if (!state.regions) return;
+    state.regions.fill(0);
+    state.nextRegion = 1;
+    state.regionsDirty = true;
+    changed();
+  }
+
+  function startWalk() {
+    if (!state.model || state.model.input !== "latent") return;
+    if (!state.walk) state.walk = { from: state.seed ?? randomSeed(), to: randomSeed(), t: 0 };
+    state.walking = true;
+    state.walkClock = performance.now();
+    $("walk").textContent = "Pause walk";
+    $("walk").classList.add("active");
+    requestAnimationFrame(walkTick);
+  }
+
+  function stopWalk() {
+    state.walking = false;
+    $("walk").textContent = "Start walk";
+    $("walk").classList.remove("active");
+  }
+
+  function walkTick(now) {
+    if (!state.walking || !state.walk) return;
+    const dt = Math.min(0.25, Math.max(0, (now - state.walkClock) / 1000));
+    state.walkClock = now;
+    const w = state.walk;
+    w.t += dt * state.walkSpeed;
+    while (w.t >= 1) { w.t -= 1; w.from = w.to; w.to = randomSeed(); } // on to the next random z
+    showWalk();
+    markDirty(); // sent when the painting on its way is back: the walk runs at the engine's pace
+    requestAnimationFrame(walkTick);
+  }
+
+  function showWalk() {
+    const w = state.walk;
+    if (w) $("style-info").textContent = `Walk: seed ${w.from} → ${w.to}, t = ${w.t.toFixed(2)}`;
+  }
+
+  function buildScalars(model) {
+    const box = $("scalars");
+    box.textContent = "";
+    for (const sc of model.scalars || []) {
+      const low = sc.low ?? Math.min(0, sc.default), high = sc.high ?? Math.max(1, sc.default * 2);
+      const label = document.createElement("label");
+      label.className = "slider";
+      const out = document.createElement("output");
+      out.textContent = sc.default.toFixed(2);
+      const input = document.createElement("input");
+      Object.assign(input, { type: "range", min: String(low), max: String(high), step: String((high - low) / 100), value: String(sc.default) });
+      input.dataset.scalar = sc.name;
+      input.title = sc.name === "truncation" ? "ψ: 1 paints the full variety, lower values pull towards the average image" : sc.name;
+      input.addEventListener("input", () => {
+        const value = Number(input.value);
+        out.textContent = value.toFixed(2);
+        send(JSON.stringify({ type: "scalar", name: sc.name, value }));
+        markDirty();
+      });
+      label.append(document.createTextNode(sc.name === "truncation" ? "Truncation ψ " : `${sc.name} `), out, input);
+      box.append(label);
+    }
+  }
+
+  function buildStyleClasses(model) {
+    const select = $("style-class");
+    select.textContent = "";
+    if (!model.region_styles) return;
+    for (const c of model.classes) {
+      const option = document.createElement("option");
+      option.value = String(c.id);
+      option.textContent = c.name;
+      select.append(option);
+    }
+    select.value = String(state.brush);
+  }
+
+  async function styleClassFromPicture(file) {
+    state.seq += 1;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const buf = frame("STR1", state.seq, Number($("style-class").value), 0, 0, bytes.length); // the class in the height field
+    new Uint8Array(buf, FRAME_HEADER).set(bytes);
+    send(buf);
+  }
+
+  function newStyle() {
+    if (!state.model || !state.model.style) return;
+    state.walk = null; // a new z ends the walk where it was
+    stopWalk();
+    send(JSON.stringify({ type: "style", seed: null }));
   }
 
   // ---- page chrome ------------------------------------------------------------------------------------
@@ -647,8 +833,15 @@
     });
     $("upload").addEventListener("click", pickFile($("upload-file"), usePicture));
     $("webcam").addEventListener("click", toggleWebcam);
-    $("random-style").addEventListener("click", () => send(JSON.stringify({ type: "style", seed: null })));
+    $("random-style").addEventListener("click", newStyle);
     $("style-image").addEventListener("click", pickFile($("style-file"), styleFromPicture));
+    $("style-class-image").addEventListener("click", pickFile($("style-class-file"), styleClassFromPicture));
+    $("clear-noise").addEventListener("click", clearNoise);
+    $("walk").addEventListener("click", () => (state.walking ? stopWalk() : startWalk()));
+    $("walk-speed").addEventListener("input", (e) => {
+      state.walkSpeed = Number(e.target.value);
+      $("walk-speed-value").textContent = state.walkSpeed.toFixed(2);
+    });
     $("download").addEventListener("click", () => {
       const tag = state.model && state.model.style && state.seed !== null ? `-seed${state.seed}` : "";
       paintingCanvas.toBlob((blob) => download(blob, `painting-${state.model ? state.model.name : "rtgan"}${tag}.png`), "image/png");
@@ -662,6 +855,9 @@
       else if (key === "b") setTool("brush");
       else if (key === "f") setTool("fill");
       else if (key === "e") setTool("eraser");
+      else if (key === "x" && state.regions) setTool("noise");
+      else if (key === "n") newStyle();
+      else if (key === "w" && state.model && state.model.input === "latent") (state.walking ? stopWalk() : startWalk());
       else if (key === "[") setSize(state.size - 2);
       else if (key === "]") setSize(state.size + 2);
       else if (/^[1-9]$/.test(key) && state.model && state.model.classes[Number(key) - 1]) selectClass(state.model.classes[Number(key) - 1].id);
@@ -679,7 +875,7 @@
       state.models.set(m.name, m);
       const option = document.createElement("option");
       option.value = m.name;
-      option.textContent = `${m.name} (${m.input === "image" ? "picture" : "labels"}, ${m.width}×${m.height})`;
+      option.textContent = `${m.name} (${{ image: "picture", latent: "no labels" }[m.input] || "labels"}, ${m.width}×${m.height})`;
       select.append(option);
     }
     connect();
@@ -696,7 +892,7 @@
       markDirty();
       return done;
     },
-    selectClass, setTool, setSize, undo, redo, labelPng,
+    selectClass, setTool, setSize, undo, redo, labelPng, clearNoise, startWalk, stopWalk,
     encoding: (value) => send(JSON.stringify({ type: "encoding", value })),
     style: (seed) => send(JSON.stringify({ type: "style", seed })),
   };
