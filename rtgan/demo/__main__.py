@@ -68,6 +68,27 @@ def parser() -> cli.Parser:
     ap.add_argument(
         "--seed", type=int, default=d.seed, help="seed of the canvas layout and the VAE style (default: %(default)s)"
     )
+    ap.add_argument(
+        "--style-image",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="SEAN: a style image for the whole painting (each region styled by the same regions of it, fitted "
+        "to the model size); repeat to cycle with t",
+    )
+    ap.add_argument(
+        "--region-style",
+        action="append",
+        default=[],
+        metavar="CLASS=PATH",
+        help="SEAN: a style image for one class's regions (CLASS an id or a name; repeatable; over --style-image)",
+    )
+    ap.add_argument(
+        "--walk-frames",
+        type=int,
+        metavar="N",
+        help="StyleGAN: painted frames from one random z of the latent walk to the next (default 90)",
+    )
     return ap
 
 
@@ -76,6 +97,8 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
     a = ap.parse_args(argv)
     if a.frames is not None and a.frames < 1:
         ap.error("--frames must be at least 1")
+    if a.walk_frames is not None and a.walk_frames < 1:
+        ap.error("--walk-frames must be at least 1")
     models = tuple(a.models) if a.models else (weights.DEFAULT, *[m for m in weights.BUNDLED if m != weights.DEFAULT])
     if not a.models:  # only the bundled models that this install has
         models = tuple(m for m in models if (weights.path(m) / "config.json").is_file()) or (weights.DEFAULT,)
@@ -101,6 +124,9 @@ def parse(argv: list[str] | None = None) -> DemoConfig:
         canvas=a.canvas,
         loop=a.loop,
         seed=a.seed,
+        style_images=tuple(a.style_image),
+        region_styles=tuple(a.region_style),
+        walk_frames=a.walk_frames,
     )
 
 

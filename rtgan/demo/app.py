@@ -54,6 +54,9 @@ class DemoConfig:
     canvas: str | None = None  # label PNG to start painting from
     loop: bool = False  # loop video files
     seed: int = 0
+    style_images: tuple[str, ...] = ()  # SEAN: whole-image styles, cycled with t
+    region_styles: tuple[str, ...] = ()  # SEAN: "CLASS=PATH", a style image for one class's regions
+    walk_frames: int | None = None  # StyleGAN: painted frames per latent-walk segment (None: controls.WALK_FRAMES)
 
 
 class _Switch:
@@ -91,7 +94,16 @@ class Demo:
         if config.headless is False and (problem := display_problem()):  # before minutes of exporting
             raise MissingDependency(f"--window: {problem}; use --headless (writes demo.mp4, snapshots, latency.json)")
         self.painter = Painter(
-            list(config.models), config.backend, config.threads, log, config.seed, config.size, config.precision
+            list(config.models),
+            config.backend,
+            config.threads,
+            log,
+            config.seed,
+            config.size,
+            config.precision,
+            config.style_images,
+            config.region_styles,
+            config.walk_frames,
         )
         engine = self.painter.engine
         self.height, self.width = engine.height, engine.width
@@ -102,8 +114,11 @@ class Demo:
         names = {i: landscapes.NAMES[i] for i in ids} if landscape else {i: str(i) for i in ids}
         self.lut = palette_lut(self.palette, max(256, max(ids) + 1))
         self.colours = LabelColours(self.lut)  # self.lut[labels], faster
+        # a generator without a label map or image (StyleGAN) needs no camera: the scene only paces it
+        # (and is there for the label-map models an `m` cycle may hold)
+        spec = "scene" if config.source is None and self.painter.generative else config.source
         self.live = open_source(
-            config.source,
+            spec,
             self.height,
             self.width,
             fps=config.fps,
@@ -115,11 +130,12 @@ class Demo:
         self.segmenter = self._segmenter(ids, names)
         # what fills in the input a packet lacks when `m` switches between label-map and image models
         self.painter.to_labels, self.painter.to_image = self.segmenter, sketches.drawing
-        self.canvas = Canvas(self.height, self.width, names, self.palette)
+        self.canvas = Canvas(self.height, self.width, names, self.palette, seed=config.seed)
         if config.canvas:
             self.canvas.load(config.canvas)
         elif landscape:
             self.canvas.labels[:] = landscapes.layout(config.seed, self.height, self.width)
+        self.painter.attach(self.canvas)  # its noise brush feeds a local-noise input (OASIS)
         self.source = _Switch(CanvasSource(self.canvas, config.fps) if config.paint else self.live)
         self.painting_mode = config.paint
         self.stats = Stats()
@@ -191,6 +207,12 @@ class Demo:
         )
         # under the panels shown: 2 in paint mode, but 3 for a camera frame still in flight after `p`
         legend = self.canvas.legend(self._legend_width(packet)) if self.painting_mode else None
+        controls = self.painter.status()
+        if self.painting_mode and self.canvas.noise_mode and self.painter.takes_noise:
+            c = self.canvas
+            controls = f"NOISE brush region {c.region}/{c.noise_classes - 1}  {controls}".strip()
+        if controls:
+            lines.append(controls)
         scale = self.config.scale if self.window is not None else 1
         labels = None if packet.labels is None else self.colours(packet.labels)
         return compose(packet.image, labels, packet.painting, lines, legend, self.help, scale)
@@ -337,7 +359,17 @@ class Demo:
                 self.log("one model loaded: give --model more than once to cycle with m")
         elif ch == "n":
             if not self.painter.new_style():
-                self.log(f"{self.painter.name} has no style input (neither a VAE nor MUNIT)")
+                self.log(f"{self.painter.name} has no style input (no z, style code or style codes)")
+        elif ch == "t":
+            name = self.painter.next_style_image()
+            self.log(f"style image {name}" if name else "no style images: give --style-image PATH (SEAN)")
+        elif (
+            ch in "[]"
+            and self.painter.controls.scalar is not None
+            and not (self.painting_mode and not self.painter.generative)
+        ):
+            value = self.painter.nudge(1 if ch == "]" else -1)
+            self.log(f"{self.painter.controls.scalar.name} {value:.2f}")
         elif ch == "h":
             self.help = not self.help
         elif ch == "p":
@@ -351,7 +383,15 @@ class Demo:
 
     def _paint_key(self, key: int, ch: str, window: Window) -> None:
         canvas = self.canvas
-        if ch == "f":
+        if ch == "b":
+            if not self.painter.takes_noise:
+                self.log(f"{self.painter.name} has no local-noise input (OASIS exported with --set noise_regions=M)")
+            else:
+                self.log("noise brush: each stroke a new z" if canvas.toggle_noise() else "class brush")
+        elif ch == "x":
+            canvas.clear_noise()
+            self.log("noise map cleared")
+        elif ch == "f":
             canvas.fill_mode = not canvas.fill_mode
             self.log("fill mode" if canvas.fill_mode else "brush mode")
         elif ch == "u" or key == 26:  # u or Ctrl-Z

@@ -29,6 +29,7 @@ from ..errors import ConfigError
 from ..formats import CPU_BACKENDS
 from ..utils.atomic import atomic_write_bytes
 from ..utils.extras import MissingDependency, has_module, require
+from .controls import Controls, StyleBook
 from .imaging import cv2
 from .pipeline import Packet
 
@@ -78,10 +79,10 @@ def open_engine(
         )
     if ref.kind == "engine":
         engine = Engine.load(ref.path, backend, threads=threads, precision=precision)
-        if not ({"labels", "source"} & set(engine.input_names)):
+        if not ({"labels", "source"} & set(engine.input_names)) and engine.signature is None:
             raise ConfigError(
-                f"{model} paints from {', '.join(engine.input_names)}, neither a label map nor an image: the demo "
-                "paints those; sample it with python -m rtgan.generate --model ... or Engine.run"
+                f"{model} paints from {', '.join(engine.input_names)}, neither a label map nor an image, and "
+                "declares no signature the demo could fill in; re-export it"
             )
         if size is not None and tuple(size) != (engine.height, engine.width):
             raise ConfigError(
@@ -187,6 +188,11 @@ def takes_image(engine: Engine) -> bool:
     return "source" in engine.input_names
 
 
+def generative(engine: Engine) -> bool:
+    """Whether the engine paints from latents alone (StyleGAN): neither a label map nor an image."""
+    return not ({"labels", "source"} & set(engine.input_names))
+
+
 class Painter:
     """The paint stage: labels or a frame -> painting with the current engine, a stable style, model
     switching.
@@ -208,33 +214,77 @@ class Painter:
         seed=0,
         size: tuple[int, int] | None = None,
         precision: str | None = "auto",
+        style_images: tuple[str, ...] = (),
+        region_styles: tuple[str, ...] = (),
+        walk_frames: int | None = None,
     ):
         self.models, self.backend, self.threads, self.log = list(models), backend, threads, log
-        self.precision = precision
+        self.precision, self.seed, self.walk_frames = precision, seed, walk_frames
         self.current = 0
         self.engine = open_engine(self.models[0], backend, threads, log, size, precision)
         self.size = (self.engine.height, self.engine.width)  # the canvas: every model's painting has it
         # the label ids of the canvas and segmenter: the first model's, or the landscape classes when it
-        # translates images (so label sources, the paint canvas and label-map models still work)
-        self.canvas_ids = list(landscapes.LABEL_IDS) if takes_image(self.engine) else _label_ids(self.engine)
+        # translates images or paints from latents alone (so label sources, the canvas and `m` still work)
+        own_ids = takes_image(self.engine) or generative(self.engine)
+        self.canvas_ids = list(landscapes.LABEL_IDS) if own_ids else _label_ids(self.engine)
+        self.styles = StyleBook.from_paths(style_images, region_styles, self._class_id)
         self.rng = np.random.default_rng(seed)
-        self.z = self._sample_z()
+        self.controls = Controls(self.engine, self.rng, seed, self.styles, walk_frames)
         self.to_labels = self.to_image = None
+        self.canvas = None  # the paint canvas, for the noise brush (set by the demo: `attach`)
+        self._noise = (None, None)  # (canvas noise_version, (map, z's)) last fed
         self._lock = threading.Lock()
         self._switch = self._restyle = False
+        if self.styles and self.controls.codes_spec is None and self.controls.style_image_spec is None:
+            log(f"{self.name} takes no style codes: --style-image / --region-style apply to SEAN models only")
+
+    def _class_id(self, text: str) -> int:
+        """A --region-style CLASS: an id, or a class name the first model's engine records."""
+        text = text.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        names = {str(v).lower(): int(k) for k, v in (self.engine.manifest.get("class_names") or {}).items()}
+        if not names and set(_label_ids(self.engine)) <= set(landscapes.LABEL_IDS):
+            names = {v: k for k, v in landscapes.ID.items()}
+        if text.lower() not in names:
+            raise ConfigError(f"--region-style: no class named {text!r}; give its id or one of {sorted(names)}")
+        return names[text.lower()]
+
+    def attach(self, canvas) -> None:
+        """The paint canvas whose noise strokes feed a regions input (OASIS's local noise)."""
+        self.canvas = canvas
+        self._configure_noise()
+
+    def _configure_noise(self) -> None:
+        c = self.controls
+        if self.canvas is not None and c.regions is not None and c.region_latents is not None:
+            self.canvas.set_noise(c.regions.classes, c.region_latents.size)
+
+    @property
+    def z(self) -> np.ndarray | None:
+        """The current style latent (1, size) of a label or image model (a VAE's, OASIS's z, MUNIT's)."""
+        return self.controls.z
+
+    @property
+    def takes_noise(self) -> bool:
+        """Whether the current model has a local-noise input the canvas's noise brush paints."""
+        return self.canvas is not None and self.canvas.takes_noise and self.controls.regions is not None
+
+    def nudge(self, direction: int) -> float | None:
+        """`[` / `]`: the scalar control (truncation) one step down or up; None when the model has none."""
+        scalar = self.controls.scalar
+        return None if scalar is None else scalar.nudge(direction)
+
+    def next_style_image(self) -> str | None:
+        """`t`: the next whole-image style; None when none was given."""
+        return self.styles.cycle()
+
+    def status(self) -> str:
+        return self.controls.status()
 
     @property
     def name(self) -> str:
         return Path(self.models[self.current]).name
-
-    def _sample_z(self):
-        # one z per style: sampling per frame (the engine's default) would make a VAE model flicker
-        if "z" in self.engine.input_names:
-            return self.rng.standard_normal((1, self.engine.manifest["z_dim"])).astype(np.float32)
-        if "style_code" in self.engine.input_names:  # MUNIT: a style drawn from its prior N(0, I)
-            size = self.engine.signature.input("style_code").size
-            return self.rng.standard_normal((1, size)).astype(np.float32)
-        return None
 
     @property
     def takes_image(self) -> bool:
@@ -244,10 +294,15 @@ class Painter:
         with self._lock:
             self._switch = True
 
+    @property
+    def generative(self) -> bool:
+        return generative(self.engine)
+
     def new_style(self) -> bool:
-        """Ask for a new random style; False when the model has none (neither a VAE nor MUNIT)."""
+        """Ask for a new random style (z, style code, walk target, random codes); False when the model
+        has none."""
         with self._lock:
-            self._restyle = self.z is not None
+            self._restyle = self.controls.has_style
             return self._restyle
 
     def _open_next(self, model: str) -> Engine:
@@ -263,7 +318,7 @@ class Painter:
                 raise
             engine = open_engine(model, self.backend, self.threads, self.log, own, self.precision)
             self.log(f"{Path(model).name} paints {own[0]}x{own[1]} here, shown at {size[0]}x{size[1]} ({e})")
-        if not takes_image(engine) and not set(_label_ids(engine)) >= set(self.canvas_ids):
+        if not takes_image(engine) and not generative(engine) and not set(_label_ids(engine)) >= set(self.canvas_ids):
             raise ConfigError(f"it takes other classes than {self.models[0]}, which the canvas and segmenter use")
         return engine
 
@@ -281,18 +336,35 @@ class Painter:
                 self.models.pop(nxt)
                 self.current -= nxt < self.current
                 return
-            self.engine, self.current = engine, nxt
-            self.z = self._sample_z()
+            try:
+                controls = Controls(engine, self.rng, self.seed, self.styles, self.walk_frames)
+            except ConfigError as e:
+                self.log(f"cannot switch to {self.models[nxt]}: {e}; dropped from the cycle")
+                self.models.pop(nxt)
+                self.current -= nxt < self.current
+                return
+            self.engine, self.current, self.controls = engine, nxt, controls
+            self._configure_noise()
             self.log(f"painting with {self.name} ({self.engine.backend_name} {self.engine.precision})")
         elif restyle:
-            self.z = self._sample_z()
+            self.controls.new_style()
 
     def __call__(self, packet: Packet) -> Packet:
         self._apply_requests()
-        if self.takes_image:
+        if self.generative:  # one panel: the painting (the frame, if any, only paces it)
+            packet.inputs = self.controls.inputs()
+            painting = self.engine.run(**packet.inputs)
+            own = (self.engine.height, self.engine.width)
+            if own != self.size:
+                painting = cv2().resize(painting, self.size[::-1], interpolation=cv2().INTER_LINEAR)
+            packet.painting, packet.image, packet.labels = painting, None, None
+        elif self.takes_image:
             packet.painting = self._translate(packet)
         else:
             packet.painting = self._paint(packet)
+        painting = packet.painting
+        if painting.ndim == 2 or painting.shape[-1] == 1:  # a grayscale generator (MNIST GANs): shown as RGB
+            packet.painting = np.repeat(painting.reshape(*painting.shape[:2], 1), 3, axis=-1)
         packet.model = self.name
         return packet
 
@@ -303,13 +375,27 @@ class Painter:
             packet.labels = self.to_labels(packet.image)
         own = (self.engine.height, self.engine.width)
         if own == self.size:
-            return self.engine.run(packet.labels, z=self.z)
-        # a model painting at its own size (see _open_next)
+            packet.inputs = self.controls.inputs(packet.labels, self._noise_feed())
+            return self.engine.run(packet.labels, **packet.inputs)
+        # a model painting at its own size (see _open_next); the canvas's noise map has the canvas size
         cv = cv2()
         rows = np.arange(own[0]) * packet.labels.shape[0] // own[0]  # nearest: ids are not averaged
         cols = np.arange(own[1]) * packet.labels.shape[1] // own[1]
-        painting = self.engine.run(packet.labels[np.ix_(rows, cols)], z=self.z)
+        labels = packet.labels[np.ix_(rows, cols)]
+        packet.inputs = self.controls.inputs(labels)
+        painting = self.engine.run(labels, **packet.inputs)
         return cv.resize(painting, self.size[::-1], interpolation=cv.INTER_LINEAR)
+
+    def _noise_feed(self):
+        """The canvas's (noise map, z's) for a regions input, copied only when a stroke changed them."""
+        c = self.controls
+        canvas = self.canvas
+        if canvas is None or c.regions is None or not c.noise_fits(canvas.noise_classes, canvas.noise_dim):
+            return None
+        version = self.canvas.noise_version
+        if self._noise[0] != version:
+            self._noise = (version, self.canvas.noise_snapshot())
+        return self._noise[1]
 
     def _translate(self, packet: Packet) -> np.ndarray:
         if packet.image is None:
@@ -320,8 +406,8 @@ class Painter:
         image = packet.image
         if own != image.shape[:2]:
             image = cv2().resize(image, own[::-1], interpolation=cv2().INTER_AREA)
-        extra = {"style_code": self.z} if self.z is not None else {}
-        painting = self.engine.run(source=image, **extra)
+        packet.inputs = self.controls.inputs()
+        painting = self.engine.run(source=image, **packet.inputs)
         if own != self.size:
             painting = cv2().resize(painting, self.size[::-1], interpolation=cv2().INTER_LINEAR)
         return painting

@@ -1,4 +1,6 @@
-"""The paint canvas (GauGAN-style): a label map drawn with class brushes, fill, undo, load and save.
+"""The paint canvas (GauGAN-style): a label map drawn with class brushes, fill, undo, load and save;
+and, for a generator with a local-noise input (OASIS's `noise_regions`), a noise brush: each stroke
+paints a new region id (1..M-1, cycling; 0 is the image-wide z) with a freshly drawn z of its own.
 
 Pure state plus OpenCV drawing calls, no window: the view forwards mouse events here, tests call
 the same methods directly.
@@ -14,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..utils.atomic import atomic_write_bytes
+from .controls import stroke_z
 from .imaging import cv2, palette_lut
 from .segment import fit_labels, labels_from_png
 
@@ -22,7 +25,9 @@ LEGEND_ROW, LEGEND_PAD = 18, 2  # pixels: a row's height, the text's margin insi
 
 
 class Canvas:
-    def __init__(self, height: int, width: int, classes: dict[int, str], palette: dict | None, start=None):
+    def __init__(
+        self, height: int, width: int, classes: dict[int, str], palette: dict | None, start=None, seed: int = 0
+    ):
         self.height, self.width = height, width
         self.classes = dict(classes)  # id -> name, in brush order
         self.ids = list(self.classes)
@@ -32,7 +37,16 @@ class Canvas:
         self.fill_mode = False
         self.version = 0
         self._lock = threading.Lock()  # the capture thread snapshots while the UI thread draws
-        self._undo: deque[np.ndarray] = deque(maxlen=50)
+        self._undo: deque[tuple] = deque(maxlen=50)  # ("labels", map) or ("noise", (map, z's, region))
+        # the noise brush (off until a model with a regions input configures it: `set_noise`)
+        self.seed = seed
+        self.noise_mode = False
+        self.noise_classes, self.noise_dim = 0, 0  # M (region ids 0..M-1), the z size
+        self.noise = np.zeros((height, width), np.int32)
+        self.noise_z = np.zeros((0, 0), np.float32)  # (M - 1, z_dim): region k's z is row k - 1
+        self.region = 0  # the id the last stroke painted
+        self.strokes = 0  # noise strokes so far: stroke s draws stroke_z(seed, s, z_dim)
+        self.noise_version = 0
         dtype = np.uint8 if max(self.ids) < 256 else np.int32
         self.labels = np.full((height, width), self.ids[0], dtype)
         if start is not None:
@@ -61,10 +75,54 @@ class Canvas:
     def select(self, index: int) -> None:
         self.brush = int(index) % len(self.ids)
 
+    # --- the noise brush ---
+    def set_noise(self, classes: int, z_dim: int) -> None:
+        """Take noise strokes for a model with `classes` region ids and z's of `z_dim`; the map and its
+        z's are kept when they fit (switching models back and forth), else cleared."""
+        with self._lock:
+            if (classes, z_dim) != (self.noise_classes, self.noise_dim):
+                self.noise_classes, self.noise_dim = int(classes), int(z_dim)
+                self.noise[:] = 0
+                self.noise_z = np.zeros((max(0, classes - 1), z_dim), np.float32)
+                self.region = 0
+                self.noise_version += 1
+
+    @property
+    def takes_noise(self) -> bool:
+        return self.noise_classes > 1
+
+    def toggle_noise(self) -> bool:
+        """Switch the brush between classes and noise; False (and class mode) when no model takes noise."""
+        self.noise_mode = not self.noise_mode and self.takes_noise
+        return self.noise_mode
+
+    def noise_snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """(region map (H, W) int32, z's (M - 1, z_dim) float32), copies."""
+        with self._lock:
+            return self.noise.copy(), self.noise_z.copy()
+
+    def clear_noise(self) -> None:
+        with self._lock:
+            self._undo.append(("noise", (self.noise.copy(), self.noise_z.copy(), self.region)))
+            self.noise[:] = 0
+            self.noise_version += 1
+
+    def _noise_press(self, x: int, y: int) -> None:
+        self._undo.append(("noise", (self.noise.copy(), self.noise_z.copy(), self.region)))
+        self.region = self.region % (self.noise_classes - 1) + 1  # after M-1 strokes the oldest id is reused
+        self.strokes += 1
+        self.noise_z[self.region - 1] = stroke_z(self.seed, self.strokes, self.noise_dim)
+        cv2().circle(self.noise, (int(x), int(y)), self.size // 2, self.region, -1)
+        self._last = (int(x), int(y))
+        self.noise_version += 1
+
     def press(self, x: int, y: int) -> None:
         """Mouse button down: fill the region under (x, y), or start a stroke there."""
         with self._lock:
-            self._undo.append(self.labels.copy())
+            if self.noise_mode and self.takes_noise:
+                self._noise_press(x, y)
+                return
+            self._undo.append(("labels", self.labels.copy()))
             if self.fill_mode:
                 mask = np.zeros((self.height + 2, self.width + 2), np.uint8)
                 if self.labels.dtype == np.uint8:
@@ -84,9 +142,13 @@ class Canvas:
         if self._last is None:
             return
         with self._lock:
-            cv2().line(self.labels, self._last, (int(x), int(y)), int(self.brush_id), self.size)
+            if self.noise_mode and self.takes_noise:
+                cv2().line(self.noise, self._last, (int(x), int(y)), self.region, self.size)
+                self.noise_version += 1
+            else:
+                cv2().line(self.labels, self._last, (int(x), int(y)), int(self.brush_id), self.size)
+                self._changed()
             self._last = (int(x), int(y))
-            self._changed()
 
     def release(self) -> None:
         self._last = None
@@ -99,13 +161,19 @@ class Canvas:
         with self._lock:
             if not self._undo:
                 return False
-            self.labels = self._undo.pop()
-            self._changed()
+            kind, state = self._undo.pop()
+            if kind == "noise":
+                if state[0].shape == self.noise.shape and state[1].shape == self.noise_z.shape:
+                    self.noise, self.noise_z, self.region = state
+                    self.noise_version += 1
+            else:
+                self.labels = state
+                self._changed()
             return True
 
     def clear(self) -> None:
         with self._lock:
-            self._undo.append(self.labels.copy())
+            self._undo.append(("labels", self.labels.copy()))
             self.labels[:] = self.brush_id
             self._changed()
 
@@ -123,7 +191,7 @@ class Canvas:
         """Replace the whole map (undoable), fitted to the canvas and checked against its classes."""
         labels = self._fit(labels)
         with self._lock:
-            self._undo.append(self.labels.copy())
+            self._undo.append(("labels", self.labels.copy()))
             self.labels = labels.astype(self.labels.dtype)
             self._changed()
 

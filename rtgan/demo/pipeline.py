@@ -26,6 +26,7 @@ class Packet:
     labels: np.ndarray | None = None
     painting: np.ndarray | None = None
     model: str = ""
+    inputs: dict = dataclasses.field(default_factory=dict)  # what Engine.run took besides labels/source
     ms: dict[str, float] = dataclasses.field(default_factory=dict)
 
 

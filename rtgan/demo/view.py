@@ -17,9 +17,11 @@ from .imaging import cv2
 LINE = 14  # text line height in panel pixels
 HELP = [
     "q/Esc quit   space pause   s snapshot   r record MP4",
-    "m next model   n new style (VAE)   p paint mode   h help",
+    "m next model   n new style / z   p paint mode   h help",
+    "t next style image   [ ] truncation",
     "paint: drag draw  right-click pick  f fill  u undo  c clear",
     "       [ ] brush size  1-9,0 / -,= class  w save  o load",
+    "       b noise brush  x clear noise",
 ]
 
 
