@@ -1,14 +1,16 @@
 """python -m rtgan.bench: latency of rtgan engines vs the eager PyTorch reference, side by side in one run.
 
 Per architecture (SPADE, ASAPNet, pix2pixHD at their Cityscapes presets, 256x512; the CycleGAN
-ResNet-9 generator at its 256x256 release size; random realistic weights), or per trained model
+ResNet-9 generator, OASIS-ADE20K and SEAN-CelebAMask-HQ at their 256x256 release sizes; random
+realistic weights), or per trained model
 (`--model landscape-asapnet`, at its natural size), it measures, each in a fresh process so peak
 memory and thread pools do not leak between cases: the eager reference (prepare + forward,
 numerically the official model), a naive ONNX export of it (no rewrites) on ONNX Runtime, and
 rtgan's engine on each requested backend. Label-map models paint a random label map; image-in
 models (CycleGAN) translate a rendered landscape photo, one the int8 calibration never sees.
 Every latency is also a ratio to the eager reference, and throughput is set against a matmul
-peak measured in the same run.
+peak measured in the same run. A bf16 or int8 engine that its export refuses (below its fidelity
+floor) is listed with the reason instead of a time.
 
 Every argument is checked before any work; the models and engines are built in a temporary
 directory that is removed at the end, on error and on Ctrl-C alike.
@@ -46,11 +48,13 @@ PRESETS = {
     "asapnet": "asapnet-cityscapes",
     "pix2pixhd": "pix2pixhd-label2city-512p",
     "cyclegan": "cyclegan-style-monet",  # ResNet-9, ngf 64, instance norm: every released CycleGAN
+    "oasis": "oasis-ade20k",  # 151 one-hot channels after the 64-d noise
+    "sean": "sean-celebahq",  # the only released SEAN weights
 }
 DEFAULT_ARCHS = ("spade", "asapnet", "pix2pixhd")  # the Cityscapes label-map presets, at one size
 DEFAULT_BACKENDS = tuple(CPU_BACKENDS)  # the formats table's CPU runtimes
 DEFAULT_SIZE = "256x512"  # the Cityscapes presets' size; a --model paints at its own
-ARCH_SIZES = {"cyclegan": "256x256"}  # the released CycleGAN models' size
+ARCH_SIZES = {"cyclegan": "256x256", "oasis": "256x256", "sean": "256x256"}  # their released sizes
 PICTURE_SEED = 1000  # the landscape an image-in model translates (calibration uses seeds 0-23)
 
 
@@ -367,8 +371,12 @@ def _subject_model(s: Subject, work: Path, say):
     return model, save(model, work / "model")
 
 
-def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[tuple[str, dict]]:
-    """(label, spec) of each case of one subject, exporting its engines into `work`."""
+def _cases(
+    s: Subject, plan: Plan, model, model_dir: Path, work: Path, refused: list | None = None
+) -> list[tuple[str, dict]]:
+    """(label, spec) of each case of one subject, exporting its engines into `work`; a reduced-precision
+    export below its fidelity floor goes to `refused` instead."""
+    refused = [] if refused is None else refused
     from .export import Rewrites, export
 
     def build(out: str, **options) -> str:
@@ -381,8 +389,12 @@ def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[t
     for backend in plan.backends:
         for precision in [p for p in plan.precisions if p in get_format(backend).precisions]:
             if precision in ("bf16", "int8"):  # calibrated and measured on held-out maps, as a user's export
-                art = str(export(model, height=s.height, width=s.width, out=work / f"{backend}-{precision}",
-                                 backend=backend, precision=precision, progress=False))  # fmt: skip
+                try:
+                    art = str(export(model, height=s.height, width=s.width, out=work / f"{backend}-{precision}",
+                                     backend=backend, precision=precision, progress=False))  # fmt: skip
+                except ConfigError as e:  # below its fidelity floor: what a user would be told, in the report
+                    refused.append({"subject": s.name, "case": f"rtgan {backend} {precision}", "refused": str(e)})
+                    continue
             else:
                 art = build(f"{backend}-{precision}", backend=backend, precision=precision)
             spec = {"kind": "engine", "artifact": art, "backend": backend,
@@ -395,11 +407,15 @@ def _cases(s: Subject, plan: Plan, model, model_dir: Path, work: Path) -> list[t
                 spec = {"kind": "engine", "artifact": fused, "backend": "openvino", "kernels": True,
                         "precision": precision}  # fmt: skip
                 cases.append(("rtgan openvino fused" + ("" if precision == "fp32" else f" {precision}"), spec))
+    arch = getattr(getattr(model, "config", None), "arch", None)
     if plan.ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
         for label, rw in [
             ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
             ("+ label gathers", Rewrites(label_gather=True)),
             ("all rewrites", Rewrites.all()),
+            # the exact conditioning rewrites are on by default: their share is the engine without them
+            *([("without the noise split", Rewrites(split_noise_conv=False))] if arch == "oasis" else []),
+            *([("without the style tables", Rewrites(style_tables=False))] if arch == "sean" else []),
         ]:
             art = build(label.replace(" ", "_").replace("/", "_"), rewrites=rw)
             cases.append((f"rtgan onnxruntime {label}", {"kind": "engine", "artifact": art, "backend": "onnxruntime"}))
@@ -420,7 +436,7 @@ def bench_feeds(model, height: int, width: int) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _measure_subject(s: Subject, plan: Plan, machine: dict, work: Path, say) -> list[dict]:
+def _measure_subject(s: Subject, plan: Plan, machine: dict, work: Path, say, refused: list) -> list[dict]:
     from .export import psnr
 
     model, model_dir = _subject_model(s, work, say)
@@ -429,7 +445,7 @@ def _measure_subject(s: Subject, plan: Plan, machine: dict, work: Path, say) -> 
     np.savez(work / "feeds.npz", **feeds)
     flops, conv_flops = model_flops(model, feeds)
     rows, reference = [], None
-    for i, (name, spec) in enumerate(_cases(s, plan, model, model_dir, work)):
+    for i, (name, spec) in enumerate(_cases(s, plan, model, model_dir, work, refused)):
         image = work / f"{i}.npy"
         spec.update(feeds=str(work / "feeds.npz"), repeats=plan.repeats, threads=plan.threads, image=str(image))
         say(f"  {name} ...", end="", flush=True)
@@ -472,12 +488,12 @@ def measure(plan: Plan, workdir=None, progress: bool = True) -> dict:
             "matmul_peak_gflops": max(peaks.values()),
         }
         say(f"matmul peak (GFLOP/s fp32, {plan.threads} threads): {peaks}")
-        rows = []
+        rows, refused = [], []
         for i, s in enumerate(plan.subjects):
             sub = work / f"{i}-{s.arch}"
             sub.mkdir(parents=True, exist_ok=True)
-            rows += _measure_subject(s, plan, machine, sub, say)
-    return {"machine": machine, "rows": rows}
+            rows += _measure_subject(s, plan, machine, sub, say, refused)
+    return {"machine": machine, "rows": rows, **({"refused": refused} if refused else {})}
 
 
 def benchmark(
@@ -529,7 +545,8 @@ def markdown(result: dict) -> str:
             f"{r['gflop'] / 2:.1f} | "
             f"{r['achieved_gflops']} | {conv} | {r['peak_rss_mb']:.0f} |"
         )
-    return "\n".join(lines)
+    lines += ["", *(f"- {r['subject']}: {r['case']} not measured: {r['refused']}" for r in result.get("refused", []))]
+    return "\n".join(lines).rstrip()
 
 
 def plot(result: dict, path: Path) -> None:

@@ -14,7 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -327,3 +329,24 @@ def test_an_image_in_model_translates_a_photo_and_the_engines_paint_what_eager_p
     for image, row in [(naive, rows[1]), (engine, rows[2])]:
         assert np.abs(image.astype(int) - eager.astype(int)).max() <= 1
         assert row["psnr_db"] >= 60, row
+
+
+def test_a_reduced_precision_export_below_its_floor_is_reported_not_fatal(monkeypatch, tmp_path):
+    import rtgan.export
+
+    def fake_export(model, *, precision="fp32", out, **options):
+        if precision == "int8":  # what export raises below the floor, leaving no artifact
+            raise ConfigError("int8 paints 21.0 dB against the fp32 reference on held-out maps, below the floor")
+        return out
+
+    monkeypatch.setattr(rtgan.export, "export", fake_export)
+    p = bench.Plan(bench.plan_subjects(["oasis", "sean"]), ("openvino",), 1, 1, precisions=("fp32", "int8"))
+    assert [s.size for s in p.subjects] == ["256x256", "256x256"]  # their release size
+    model = types.SimpleNamespace(config=types.SimpleNamespace(arch="oasis"))
+    refused = []
+    cases = dict(bench._cases(p.subjects[0], p, model, tmp_path, tmp_path, refused))
+    assert "rtgan openvino" in cases and "rtgan openvino int8" not in cases
+    assert refused == [{"subject": "oasis-ade20k", "case": "rtgan openvino int8", "refused": ANY}]
+    machine = {"cpu": "x", "cores": 2, "threads": 1, "matmul_gflops": {"torch": 1.0}, "matmul_peak_gflops": 1.0}
+    table = bench.markdown({"machine": machine, "rows": [], "refused": refused})
+    assert "oasis-ade20k: rtgan openvino int8 not measured: int8 paints 21.0 dB" in table

@@ -34,6 +34,7 @@ from ..errors import ConfigError
 from ..models.asapnet import HighResStream, cosine_coords, mlp_layers, run_mlp, tiles, untile
 from ..models.pix2pixhd import ResizeConv
 from ..models.spade import SPADE, SPADEResBlock
+from .conditioning import split_oasis_convs, table_sean_styles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Rewrites:
     kernels: bool = False
     fold_resize_conv: bool = True
     tiled_mlp_input: bool = True
+    split_noise_conv: bool = True  # OASIS: z part once per sample, labels gathered (conditioning.py)
+    style_tables: bool = True  # SEAN: style convs as per-region kernels (conditioning.py)
 
     @classmethod
     def none(cls) -> "Rewrites":
@@ -318,11 +321,16 @@ def apply_rewrites(model: nn.Module, rewrites: Rewrites = DEFAULT) -> nn.Module:
     if rewrites.fold_resize_conv:
         fold_resize_convs(model)
     num_classes = getattr(getattr(model, "config", None), "num_classes", None)
+    arch = getattr(getattr(model, "config", None), "arch", None)
+    if rewrites.split_noise_conv and arch == "oasis":
+        split_oasis_convs(model)  # before the SPADE folds below, which keep each SPADE's mlp_shared
     if rewrites.label_gather and hasattr(model, "label_convs"):
         for name in model.label_convs():
             parent, _, leaf = name.rpartition(".")
             owner = model.get_submodule(parent)
             setattr(owner, leaf, LabelConv(getattr(owner, leaf), num_classes))
+    if rewrites.style_tables and arch == "sean":
+        table_sean_styles(model)  # after the label gathers: it keeps each ACE's SPADE mlp_shared
     if rewrites.fold_norm or rewrites.merge_gamma_beta or rewrites.kernels:
         fused = rewrites.kernels  # the kernel applies the block's activation: the block's own goes
 
