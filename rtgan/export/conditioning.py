@@ -61,7 +61,7 @@ class NoiseLabelConv(nn.Module):
         # pixels whose tap reads inside the image (a conv of ones, one output per tap: a size-only constant)
         per_tap = torch.einsum("oct,bc->bot", self.noise_weight.flatten(2), x[:, : self.noise_nc, 0, 0])
         valid = F.conv2d(torch.ones_like(x[:1, :1]), self.taps, padding=pad)[0].flatten(1)
-        return out + torch.matmul(per_tap, valid).view(b, -1, h, w)
+        return out + torch.matmul(per_tap, valid).view(b, self.noise_weight.shape[0], h, w)  # static channels
 
 
 def split_oasis_convs(model: nn.Module) -> nn.Module:
@@ -119,7 +119,7 @@ class TabledACE(nn.Module):
         padded = F.pad(one_hot, (1, 1, 1, 1))
         taps = torch.cat([padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], 1)
         out = torch.matmul(kernels, taps.flatten(2)) + self.style_bias  # (B, 2N, h*w)
-        return out.view(bsz, -1, h, w)
+        return out.view(bsz, self.style_weight.shape[1], h, w)  # 2N: a static channel count
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         normalized = (x + noise * self.noise_var) * self.scale + self.shift

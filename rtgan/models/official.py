@@ -21,6 +21,8 @@ from ..errors import CheckpointError, ConfigError
 from .oasis import oasis_hints
 from .presets import get_preset
 from .registry import build, check_arch, make_config
+from .sean import sean_hints
+from .stylegan import read_stylegan_checkpoint, stylegan_hints
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -369,7 +371,10 @@ _HINTS = {
     "cyclegan": _pix2pix_hints,
     **dict.fromkeys(("dcgan", "dcgan-pytorch-gan", "cgan", "infogan"), _classic_hints),
     "oasis": oasis_hints,  # best_EMA.pth: a bare state dict with netG's keys
+    "sean": sean_hints,  # latest_net_G.pth: netG's state dict, the Zencoder's keys included
+    "stylegan": stylegan_hints,  # a phase-end file's g_running, or a bare state dict
 }
+_READERS = {"stylegan": read_stylegan_checkpoint}  # the generator's tensors of a file; others: read_state_dict
 
 
 def load_official(
@@ -406,17 +411,7 @@ def load_official(
 
         model.load_state_dict(munit_state_dict(_load_pth(weights), config, what=os.fspath(weights)), strict=True)
         return model.eval()
-    if arch == "sean":  # latest_net_G.pth: netG's state dict, the Zencoder's keys included
-        from .sean import sean_state_dict
-
-        model.load_state_dict(sean_state_dict(read_state_dict(weights), config, what=os.fspath(weights)), strict=True)
-        return model.eval()
-    if arch == "stylegan":  # a phase-end dict whose 'g_running' entry is the generator, or a bare state dict
-        from .stylegan import read_stylegan_checkpoint
-
-        model.load_state_dict(read_stylegan_checkpoint(weights, config), strict=True)
-        return model.eval()
-    state = read_state_dict(weights)
+    state = _READERS.get(arch, read_state_dict)(weights)
     if arch in ("pix2pix", "cyclegan"):
         drop_stale_instance_norm_buffers(model, state, os.fspath(weights))
     expected = {k: v for k, v in state_shapes(model.state_dict()).items() if not k.startswith("encoder.")}

@@ -443,17 +443,3 @@ def sean_hints(expected: dict, got: dict, config: SEANConfig) -> list[str]:
     if any(k.startswith("up_4.") for k in got):
         hints.append("num_upsampling_layers: the checkpoint has up_4 ('most'), which the official forward cannot run")
     return hints
-
-
-def sean_state_dict(raw: Any, config: SEANConfig, *, what: str = "SEAN checkpoint") -> dict:
-    """A `latest_net_G.pth` as `read_state_dict` returns it -> the state dict of `SEANGenerator(config)`, every key,
-    shape and dtype checked."""
-    from .official import check_dtypes, check_keys, check_tensors, state_shapes  # official imports the registry
-
-    state = check_tensors(raw, what)  # (read_state_dict has dropped a DataParallel `module.` prefix)
-    with torch.device("meta"):
-        model = SEANGenerator(config).state_dict()
-    expected, got = state_shapes(model), state_shapes(state)
-    check_keys(expected, got, what=what, hints=sean_hints(expected, got, config))
-    check_dtypes(model, state, what=what)
-    return state

@@ -509,7 +509,7 @@ class StyleGANGenerator(nn.Module):
 # official checkpoints
 
 
-def _hints(expected: dict, got: dict, config: StyleGANConfig) -> list[str]:
+def stylegan_hints(expected: dict, got: dict, config: StyleGANConfig) -> list[str]:
     """Options that likely differ, read from the shapes of a checkpoint's generator."""
     hints = []
     if any(k.startswith("from_rgb.") for k in got):
@@ -534,16 +534,23 @@ def _hints(expected: dict, got: dict, config: StyleGANConfig) -> list[str]:
     return hints
 
 
-def stylegan_state_dict(raw: Any, config: StyleGANConfig, *, what: str = "StyleGAN checkpoint") -> dict:
-    """A rosinality checkpoint as `torch.load(weights_only=True)` returns it -> the state dict of
-    `StyleGANGenerator(config)`, every key, shape and dtype checked.
+def read_stylegan_checkpoint(path: str | os.PathLike) -> dict:
+    """The generator's tensors of a rosinality checkpoint, read weights-only (`load_official` checks them).
 
     A phase-end file (`train_step-N.model`: generator, discriminator, both optimizers, g_running)
     gives its `g_running` entry, the running average generate.py samples from; a bare state dict
-    (the `NNNNNN.model` running-average files) is taken as it is.
+    (the `NNNNNN.model` running-average files) is taken as it is. NVlabs `.pkl` files are refused unread.
     """
-    from .official import check_dtypes, check_keys, check_tensors, state_shapes  # official imports the registry
+    from .official import _load_pth, check_tensors  # official imports this module
 
+    what = os.fspath(path)
+    if Path(path).suffix.lower() == ".pkl":
+        raise CheckpointError(
+            f"{what}: an NVlabs StyleGAN pickle: loading it runs the Python code it carries (dnnlib "
+            "classes), so rtgan does not read it; rtgan loads rosinality/style-based-gan-pytorch checkpoints "
+            "(torch.save of state dicts: the README's phase-end checkpoints)"
+        )
+    raw = _load_pth(path)
     if isinstance(raw, Mapping) and "g_running" in raw:
         raw, what = raw["g_running"], f"{what}, entry 'g_running'"
     elif isinstance(raw, Mapping) and "generator" in raw:
@@ -554,22 +561,4 @@ def stylegan_state_dict(raw: Any, config: StyleGANConfig, *, what: str = "StyleG
     state = check_tensors(raw, what)
     if state and all(k.startswith("module.") for k in state):  # saved from the trainer's DataParallel
         state = {k[len("module.") :]: v for k, v in state.items()}
-    with torch.device("meta"):
-        model = StyleGANGenerator(config).state_dict()
-    expected, got = state_shapes(model), state_shapes(state)
-    check_keys(expected, got, what=what, hints=_hints(expected, got, config))
-    check_dtypes(model, state, what=what)
     return state
-
-
-def read_stylegan_checkpoint(path: str | os.PathLike, config: StyleGANConfig) -> dict:
-    """`stylegan_state_dict` of a file, read weights-only; NVlabs `.pkl` files are refused unread."""
-    from .official import _load_pth
-
-    if Path(path).suffix.lower() == ".pkl":
-        raise CheckpointError(
-            f"{os.fspath(path)}: an NVlabs StyleGAN pickle: loading it runs the Python code it carries (dnnlib "
-            "classes), so rtgan does not read it; rtgan loads rosinality/style-based-gan-pytorch checkpoints "
-            "(torch.save of state dicts: the README's phase-end checkpoints)"
-        )
-    return stylegan_state_dict(_load_pth(path), config, what=os.fspath(path))
