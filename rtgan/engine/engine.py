@@ -140,16 +140,7 @@ class Engine:
                 )
             single = single and _array(labels, "labels").ndim == 2
             feeds["labels"] = self._ids(labels, "labels")
-            if "instance" in names:
-                feeds["instance"] = (
-                    self._ids(instance, "instance", check_range=False) if instance is not None else feeds["labels"]
-                )
-                if feeds["instance"].shape != feeds["labels"].shape:
-                    raise InputError(
-                        f"instance shape {feeds['instance'].shape} does not match labels {feeds['labels'].shape}"
-                    )
-            elif instance is not None:
-                raise InputError("an instance map was given but this model takes none")
+            self._add_instance(feeds, instance, "instance" in names)
             if feeds["labels"].shape[0] != style.shape[0]:
                 raise InputError(f"style has batch {style.shape[0]}, the labels {feeds['labels'].shape[0]}")
         elif labels is not None or instance is not None:
@@ -197,16 +188,7 @@ class Engine:
         single = labels.ndim == 2
         feeds = {"labels": self._ids(labels, "labels")}
         b = feeds["labels"].shape[0]
-        if "instance" in self.input_names:
-            feeds["instance"] = (
-                self._ids(instance, "instance", check_range=False) if instance is not None else feeds["labels"]
-            )
-            if feeds["instance"].shape != feeds["labels"].shape:
-                raise InputError(
-                    f"instance shape {feeds['instance'].shape} does not match labels {feeds['labels'].shape}"
-                )
-        elif instance is not None:
-            raise InputError("an instance map was given but this model takes none")
+        self._add_instance(feeds, instance, "instance" in self.input_names)
         if "z" in self.input_names:
             zdim = self.manifest["z_dim"]
             z = self.rng.standard_normal((b, zdim)) if z is None else _array(z, "z")
@@ -227,6 +209,18 @@ class Engine:
                 raise InputError(f"{name} has batch {feeds[name].shape[0]}, the labels {b}")
         image = self._infer(feeds)
         return image[0] if single else image
+
+    def _add_instance(self, feeds: dict, instance, takes: bool) -> None:
+        """feeds["instance"]: the given instance ids, or the labels (each class region one instance)."""
+        if not takes:
+            if instance is not None:
+                raise InputError("an instance map was given but this model takes none")
+            return
+        feeds["instance"] = (
+            self._ids(instance, "instance", check_range=False) if instance is not None else feeds["labels"]
+        )
+        if feeds["instance"].shape != feeds["labels"].shape:
+            raise InputError(f"instance shape {feeds['instance'].shape} does not match labels {feeds['labels'].shape}")
 
     def _extra_inputs(self) -> dict:
         """A label-map graph's declared inputs besides labels, instance and z, by name."""
