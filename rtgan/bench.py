@@ -383,6 +383,7 @@ def _cases(
         return str(export(model, height=s.height, width=s.width, out=work / out, progress=False, verify=False,
                           **options))  # fmt: skip
 
+    arch = getattr(getattr(model, "config", None), "arch", None)
     cases = [("eager PyTorch (official-style)", {"kind": "eager", "model": str(model_dir)})]
     naive = build("naive", rewrites=Rewrites.none())
     cases.append(("naive ONNX on onnxruntime", {"kind": "engine", "artifact": naive, "backend": "onnxruntime"}))
@@ -400,14 +401,13 @@ def _cases(
             spec = {"kind": "engine", "artifact": art, "backend": backend,
                     "profile": backend == "onnxruntime" and precision == "fp32"}  # fmt: skip
             cases.append((f"rtgan {backend}" + ("" if precision == "fp32" else f" {precision}"), spec))
-        if backend == "openvino" and getattr(getattr(model, "config", None), "arch", None) == "asapnet":
+        if backend == "openvino" and arch == "asapnet":
             # the fused CPU kernels (rtgan.engine.openvino_ext): fp32, and bf16 inference of the same file
             fused = build("openvino-fused", backend="openvino", plugins=True)
             for precision in [p for p in plan.precisions if p in ("fp32", "bf16")]:
                 spec = {"kind": "engine", "artifact": fused, "backend": "openvino", "kernels": True,
                         "precision": precision}  # fmt: skip
                 cases.append(("rtgan openvino fused" + ("" if precision == "fp32" else f" {precision}"), spec))
-    arch = getattr(getattr(model, "config", None), "arch", None)
     if plan.ablation:  # each opt-in rewrite on top of the default, on ONNX Runtime
         for label, rw in [
             ("+ merged gamma/beta", Rewrites(merge_gamma_beta=True)),
