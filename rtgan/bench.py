@@ -401,6 +401,20 @@ def _cases(
             spec = {"kind": "engine", "artifact": art, "backend": backend,
                     "profile": backend == "onnxruntime" and precision == "fp32"}  # fmt: skip
             cases.append((f"rtgan {backend}" + ("" if precision == "fp32" else f" {precision}"), spec))
+        if backend == "openvino" and arch == "oasis":
+            # its fused CPU kernel is the label conv (LabelConv3x3): fp32, and a bf16 export of that graph,
+            # with the layer groups that hurt kept in float32 (rtgan.export.bf16), measured like any bf16 export
+            fused = build("openvino-fused", backend="openvino", plugins=True)
+            cases.append(("rtgan openvino fused", {"kind": "engine", "artifact": fused, "backend": "openvino",
+                                                   "kernels": True}))  # fmt: skip
+            if "bf16" in plan.precisions:
+                try:
+                    art = str(export(model, height=s.height, width=s.width, out=work / "openvino-fused-bf16",
+                                     backend="openvino", precision="bf16", plugins=True, progress=False))  # fmt: skip
+                    cases.append(("rtgan openvino fused bf16", {"kind": "engine", "artifact": art,
+                                                                "backend": "openvino", "kernels": True}))  # fmt: skip
+                except ConfigError as e:
+                    refused.append({"subject": s.name, "case": "rtgan openvino fused bf16", "refused": str(e)})
         if backend == "openvino" and arch == "asapnet":
             # the fused CPU kernels (rtgan.engine.openvino_ext): fp32, and bf16 inference of the same file
             fused = build("openvino-fused", backend="openvino", plugins=True)

@@ -35,15 +35,17 @@ class NoiseLabelConv(nn.Module):
     """A 'same' conv over [noise (noise_nc) ⊕ one-hot labels], the OASIS layout, in two parts.
 
     `constant_noise`: the noise channels hold one value per sample at every pixel (the broadcast z),
-    read at pixel (0, 0); otherwise they are convolved densely."""
+    read at pixel (0, 0); otherwise they are convolved densely. `label_ids`: the label part convolves
+    `one_hot(argmax(labels))`, equal to the one-hot channels it is given (exactly one is set per pixel)."""
 
-    def __init__(self, conv: nn.Conv2d, noise_nc: int, constant_noise: bool):
+    def __init__(self, conv: nn.Conv2d, noise_nc: int, constant_noise: bool, label_ids: bool = False):
         super().__init__()
         kh, kw = conv.kernel_size
         if conv.padding != (kh // 2, kw // 2) or conv.stride != (1, 1) or conv.groups != 1 or kh % 2 == 0:
             raise ConfigError(f"noise/label split: {conv} is not an odd 'same' stride-1 conv")
         w = conv.weight.detach()
-        self.noise_nc, self.kernel, self.constant_noise = noise_nc, (kh, kw), constant_noise
+        self.noise_nc, self.kernel, self.constant_noise, self.label_ids = noise_nc, (kh, kw), constant_noise, label_ids
+        self.register_buffer("classes", torch.arange(w.shape[1] - noise_nc).view(1, -1, 1, 1))
         self.register_buffer("label_weight", w[:, noise_nc:].contiguous())
         self.register_buffer("noise_weight", w[:, :noise_nc].contiguous())  # (out, noise_nc, kh, kw)
         self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None else None)
@@ -52,16 +54,30 @@ class NoiseLabelConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         pad = (self.kernel[0] // 2, self.kernel[1] // 2)
-        out = F.conv2d(x[:, self.noise_nc :], self.label_weight, self.bias, padding=pad)
+        labels = x[:, self.noise_nc :]
+        if self.label_ids:
+            labels = (labels.argmax(1, keepdim=True) == self.classes).to(x.dtype)
+        out = F.conv2d(labels, self.label_weight, self.bias, padding=pad)
         if not self.noise_nc:
             return out
         if not self.constant_noise:
             return out + F.conv2d(x[:, : self.noise_nc], self.noise_weight, padding=pad)
         # the sum of the in-image taps of W · z: (B, out, taps) @ (taps, h*w), where a tap's row is 1 at the
         # pixels whose tap reads inside the image (a conv of ones, one output per tap: a size-only constant)
-        per_tap = torch.einsum("oct,bc->bot", self.noise_weight.flatten(2), x[:, : self.noise_nc, 0, 0])
+        # a plain (B, c) @ (c, out * taps) matmul, not an einsum: OpenVINO keeps a MatMul in float32 where
+        # a bf16 export asks it to, not the ops it decomposes an Einsum into
+        rows = self.noise_weight.flatten(2).transpose(0, 1).flatten(1)  # (noise_nc, out * taps)
+        per_tap = (x[:, : self.noise_nc, 0, 0] @ rows).view(b, self.noise_weight.shape[0], -1)
         valid = F.conv2d(torch.ones_like(x[:1, :1]), self.taps, padding=pad)[0].flatten(1)
         return out + torch.matmul(per_tap, valid).view(b, self.noise_weight.shape[0], h, w)  # static channels
+
+
+def read_label_ids(graph: nn.Module) -> int:
+    """Every `NoiseLabelConv` of `graph` in its label-ids form (the CPU plugin graph); how many."""
+    convs = [m for m in graph.modules() if isinstance(m, NoiseLabelConv)]
+    for m in convs:
+        m.label_ids = True
+    return len(convs)
 
 
 def split_oasis_convs(model: nn.Module) -> nn.Module:

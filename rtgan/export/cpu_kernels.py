@@ -25,9 +25,11 @@ def _constants(graph) -> dict:
     from onnx import numpy_helper
 
     found = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    for n in graph.node:
+    for n in graph.node:  # in graph order: an Identity of a constant (a deduplicated initializer) is one too
         if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
             found[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+        elif n.op_type == "Identity" and n.input[0] in found:
+            found[n.output[0]] = found[n.input[0]]
     return found
 
 
