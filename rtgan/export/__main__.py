@@ -73,7 +73,7 @@ def parser() -> cli.Parser:
         "--plugins",
         action="store_true",
         help="also write model.plugins.onnx (fused kernels as custom nodes): tensorrt builds from it, OpenVINO runs "
-        "ASAPNet's as rtgan's CPU op (measured against the standard graph at export)",
+        "ASAPNet's and OASIS's as rtgan's CPU ops (measured against the standard graph at export)",
     )
     return ap
 
