@@ -53,7 +53,7 @@ def test_oasis_plugin_graph_runs_every_label_conv_as_one_op(model, fused, core):
     manifest = json.loads((fused / "manifest.json").read_text())
     blocks = sum(hasattr(b, "norm_s") for b in model.body)
     assert manifest["plugins"]["nodes"] == {"LabelConv3x3": 1 + 2 * len(model.body) + blocks}  # fc and every SPADE
-    engine = Engine.load(fused, "openvino")
+    engine = Engine.load(fused, "openvino", kernels=True)  # whether it pays on this slim model is noise
     assert engine.backend.kernels
     for seed in (3, 4):
         feeds = model_feeds(model, H, W, 2, seed=seed)
@@ -98,7 +98,7 @@ def test_bf16_keeps_the_measured_groups_in_float32(model, fused, core, tmp_path)
     assert all(by_group[g] == {"bf16"} for g in chosen["bf16_groups"] if g in by_group)
     # the engine runs that IR: its painting is the compiled model's
     feeds = model_feeds(model, H, W, 1, seed=7)
-    engine = Engine.load(out, "openvino")
+    engine = Engine.load(out, "openvino", kernels=True)
     assert engine.backend.kernels
     np.testing.assert_array_equal(engine.run(**feeds), compiled(feeds)[0])
 
