@@ -20,6 +20,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -61,6 +62,12 @@ def timed(fn, smoke: bool) -> float:
     return do_bench(fn, warmup=25, rep=200)
 
 
+def max_err(got, want) -> float:
+    """Largest absolute difference between a kernel's output and its reference's on the same inputs: on
+    a GPU the compiled kernel may differ from what the interpreter checked (TF32 dots, fused FMAs)."""
+    return float((got.float() - want.float()).abs().max())
+
+
 def spade_cases(dev, smoke: bool) -> list[dict]:
     from rtgan.kernels.spade_norm import norm_denorm
 
@@ -77,13 +84,13 @@ def spade_cases(dev, smoke: bool) -> list[dict]:
                 n = F.batch_norm(x, *stats, eps=1e-5) if stats else F.instance_norm(x, eps=1e-5)
                 return F.leaky_relu(n * (1 + g) + b, 0.2)
 
-            ms = timed(lambda x=x, g=g, b=b, stats=stats: norm_denorm(x, g, b, *stats), smoke)
-            ms_eager = timed(eager, smoke)
+            fused = lambda x=x, g=g, b=b, stats=stats: norm_denorm(x, g, b, *stats)  # noqa: E731
+            ms, ms_eager = timed(fused, smoke), timed(eager, smoke)
             passes = 4 if stats else 5  # x, gamma, beta in, y out (+ x again for the statistics)
             moved = passes * x.numel() * x.element_size()
             rows.append({"kernel": f"spade_norm_denorm {mode}", "dtype": str(dtype).split(".")[-1],
                          "shape": list(shape), "ms": ms, "eager_ms": ms_eager, "speedup": ms_eager / ms,
-                         "gb_s": moved / ms / 1e6})  # fmt: skip
+                         "gb_s": moved / ms / 1e6, "max_err": max_err(fused(), eager())})  # fmt: skip
     return rows
 
 
@@ -102,8 +109,10 @@ def row_modulate_cases(dev, smoke: bool) -> list[dict]:
         ms = timed(partial(row_modulate, x, table, rows), smoke)
         ms_eager = timed(partial(row_modulate_reference, x, table, rows), smoke)
         moved = 2 * x.numel() * x.element_size() + rows.numel() * 4  # x in, y out, rows (table rows cached)
+        err = max_err(row_modulate(x, table, rows), row_modulate_reference(x, table, rows))
         out.append({"kernel": "row_modulate (sparse SPADE)", "dtype": str(dtype).split(".")[-1], "shape": [n, c, h, w],
-                    "ms": ms, "eager_ms": ms_eager, "speedup": ms_eager / ms, "gb_s": moved / ms / 1e6})  # fmt: skip
+                    "ms": ms, "eager_ms": ms_eager, "speedup": ms_eager / ms, "gb_s": moved / ms / 1e6,
+                    "max_err": err})  # fmt: skip
     return out
 
 
@@ -130,7 +139,8 @@ def asap_cases(dev, smoke: bool) -> list[dict]:
             ms_eager = timed(partial(asap_mlp_reference, *args), smoke)
             tflops = per_pixel * b * h * w / ms / 1e9
             rows.append({"kernel": f"asap_pixel_mlp {tag}", "dtype": str(dtype).split(".")[-1], "shape": [b, h, w],
-                         "ms": ms, "eager_ms": ms_eager, "speedup": ms_eager / ms, "tflops": tflops})  # fmt: skip
+                         "ms": ms, "eager_ms": ms_eager, "speedup": ms_eager / ms, "tflops": tflops,
+                         "max_err": max_err(asap_mlp(*args), asap_mlp_reference(*args))})  # fmt: skip
     return rows
 
 
@@ -167,20 +177,52 @@ def end_to_end(dev, smoke: bool) -> list[dict]:
                 cases["ONNX Runtime CUDA"] = partial(engine.run, feeds["labels"], feeds.get("instance"))
         except ImportError:
             pass
-        base = None
+        base, want = None, None
         for name, fn in cases.items():
             ms = timed(fn, smoke)  # includes host<->device copies of the label map and image, as a caller pays
-            base = base or ms
-            rows.append({"arch": arch, "case": name, "ms": ms, "vs_eager": base / ms, "size": [h, w]})
-    return rows
+            img = np.asarray(fn()).astype(np.int16)
+            base, want = base or ms, img if want is None else want
+            rows.append({"arch": arch, "case": name, "ms": ms, "vs_eager": base / ms, "size": [h, w],
+                         "max_diff_levels": int(np.abs(img - want).max())})  # fmt: skip
+    return rows + stylegan_end_to_end(dev, smoke)
+
+
+def stylegan_end_to_end(dev, smoke: bool) -> list[dict]:
+    """StyleGAN eager with its AdaIN as the fused norm-denorm kernel (what CUDA tensors get) against the
+    same model with the kernel switched off: the official code's instance norm + affine."""
+    from unittest import mock
+
+    from rtgan.models import stylegan
+    from rtgan.models.stylegan import StyleGANConfig, StyleGANGenerator
+
+    size = 64 if smoke else 1024
+    model = StyleGANGenerator(StyleGANConfig(size=size)).eval().to(dev)
+    g = torch.Generator(device="cpu").manual_seed(3)
+    z = torch.randn(1, 512, generator=g).to(dev)
+    steps = int(np.log2(size // 4))  # blocks at 4, 8, ... size px, one noise map each
+    noise = [torch.randn(1, 1, 4 * 2**i, 4 * 2**i, generator=g).to(dev) for i in range(steps + 1)]
+
+    def paint():
+        with torch.inference_mode():
+            return model(z, noise=noise)
+
+    fused_ms, fused = timed(paint, smoke), paint()
+    with mock.patch.object(stylegan, "use_adain_kernel", lambda x, gamma: False):
+        eager_ms, eager = timed(paint, smoke), paint()
+    diff = float((fused - eager).abs().max())
+    return [{"arch": "stylegan", "case": "eager (instance norm + affine)", "ms": eager_ms, "vs_eager": 1.0,
+             "size": [size, size], "max_diff_levels": 0},
+            {"arch": "stylegan", "case": "eager + fused AdaIN kernel", "ms": fused_ms, "vs_eager": eager_ms / fused_ms,
+             "size": [size, size], "max_abs_diff": diff,
+             "max_diff_levels": int(round(diff * 127.5))}]  # fmt: skip
 
 
 def markdown(result: dict) -> str:
     d = result["device"]
     lines = [f"Device: {d.get('name')} ({d.get('sms')} SMs), DRAM peak {d.get('dram_gbs')} GB/s, "
              f"fp32 {d.get('fp32_tflops')} / fp16 tensor {d.get('fp16_tensor_tflops')} TFLOP/s", "",
-             "| kernel | dtype | shape | ms | eager ms | speedup | GB/s or TFLOP/s | % of peak |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| kernel | dtype | shape | ms | eager ms | speedup | GB/s or TFLOP/s | % of peak | max abs err |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in result["kernels"]:
         if "gb_s" in r:
             rate, peak = f"{r['gb_s']:.0f} GB/s", d.get("dram_gbs")
@@ -191,9 +233,12 @@ def markdown(result: dict) -> str:
             frac = r["tflops"] / peak if peak else None
         pct = f"{100 * frac:.0f}%" if frac is not None else "n/a"
         lines.append(f"| {r['kernel']} | {r['dtype']} | {r['shape']} | {r['ms']:.3f} | {r['eager_ms']:.3f} | "
-                     f"{r['speedup']:.1f}x | {rate} | {pct} |")  # fmt: skip
-    lines += ["", "| architecture | case | ms | vs eager |", "|---|---|---|---|"]
-    lines += [f"| {r['arch']} | {r['case']} | {r['ms']:.2f} | {r['vs_eager']:.2f}x |" for r in result["end_to_end"]]
+                     f"{r['speedup']:.1f}x | {rate} | {pct} | {r['max_err']:.2g} |")  # fmt: skip
+    lines += ["", "| architecture | case | ms | vs eager | max diff vs eager (uint8 levels) |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r['arch']} | {r['case']} | {r['ms']:.2f} | {r['vs_eager']:.2f}x | {r['max_diff_levels']} |"
+        for r in result["end_to_end"]
+    ]
     return "\n".join(lines)
 
 

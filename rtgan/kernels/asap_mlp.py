@@ -142,8 +142,9 @@ BLOCK_P = 64  # pixels per program: a quarter of a 16x16 cell
 
 
 def num_warps(hidden: int, fp32: bool) -> int:
-    # exact fp32 dots at width 64 need 8 warps to stay within registers (4 spill ~7 KB on sm_90)
-    return 8 if fp32 and hidden > 32 else 4
+    # width 64 takes 8 warps: exact fp32 dots spill ~7 KB on sm_90 with 4, and Triton 3.6's fp16 dots
+    # at 4 warps read past their shared-memory buffer on an H200 (compute-sanitizer; illegal address)
+    return 8 if hidden > 32 else 4
 
 
 def _pow2(n: int, least: int = 16) -> int:

@@ -38,3 +38,58 @@ def test_preset_fidelity(preset, tmp_path):
         results[backend] = psnr(got, ref)
     print(f"\n{preset} {h}x{w}: " + ", ".join(f"{k} {v:.1f} dB" for k, v in results.items()))
     assert min(results.values()) >= 60
+
+
+# the reduced precisions each CPU backend offers, and their floors (dB vs the PyTorch reference)
+REDUCED = [("openvino", "bf16"), ("openvino", "int8"), ("onnxruntime", "int8")]
+FLOORS = {"bf16": 45.0, "int8": 30.0}
+BUNDLED_FLOORS = {"bf16": 55.0, "int8": 40.0}  # the shipped landscape models, on their own weights
+
+
+def _reduced_fidelity(model, h, w, backend, precision, floor, tmp_path, labels=None) -> tuple[float, float]:
+    """(export's worst held-out PSNR, the engine's PSNR on a map export never saw: `labels` or a blocky
+    random one); export refuses below `floor`."""
+    out = export(model, height=h, width=w, backend=backend, precision=precision, min_psnr=floor,
+                 out=tmp_path / "a", progress=False)  # fmt: skip
+    engine = Engine.load(out, backend=backend, precision=precision)
+    held_out = engine.manifest["fidelity"][f"psnr_db_held_out_{backend}"]
+    feeds = sample_feeds(engine.manifest, batch=1, seed=99)
+    if labels is not None:
+        feeds["labels"] = labels
+    got = engine.run(feeds["labels"], feeds.get("instance"), feeds.get("z"))
+    return held_out, psnr(got, reference_image(model, feeds))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, precision", REDUCED)
+@pytest.mark.parametrize("preset", LABEL_MAP)
+def test_preset_fidelity_reduced(preset, backend, precision, tmp_path):
+    from rtgan.utils import cpu
+
+    if cpu.precision_problem(precision):
+        pytest.skip(cpu.precision_problem(precision))
+    h, w = SIZES.get(preset, (64, 128))
+    model = randomize_like_trained(get_model(preset), h, w, iterations=4)
+    held_out, fresh = _reduced_fidelity(model, h, w, backend, precision, FLOORS[precision], tmp_path)
+    print(f"\n{preset} {h}x{w} {backend} {precision}: held-out {held_out:.1f} dB, fresh map {fresh:.1f} dB")
+    assert min(held_out, fresh) >= FLOORS[precision]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, precision", REDUCED)
+@pytest.mark.parametrize("name", ["landscape-asapnet", "landscape-spade", "landscape-pix2pixhd"])
+def test_bundled_fidelity_reduced(name, backend, precision, tmp_path):
+    from rtgan import weights
+    from rtgan.models import load
+    from rtgan.utils import cpu
+
+    if cpu.precision_problem(precision):
+        pytest.skip(cpu.precision_problem(precision))
+    model = load(weights.path(name))
+    floor = BUNDLED_FLOORS[precision]
+    from rtgan.data import landscapes
+
+    labels = landscapes.layout(4242, 256, 256)[None].astype("int32")  # a layout none of export's maps is
+    held_out, fresh = _reduced_fidelity(model, 256, 256, backend, precision, floor, tmp_path, labels)
+    print(f"\n{name} 256x256 {backend} {precision}: held-out {held_out:.1f} dB, fresh map {fresh:.1f} dB")
+    assert min(held_out, fresh) >= floor
