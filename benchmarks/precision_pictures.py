@@ -50,9 +50,10 @@ def main() -> None:
             feeds["z"] = np.random.default_rng(args.seed).standard_normal((1, manifest["z_dim"])).astype(np.float32)
         ref = reference_image(model, feeds)
         engines = {"fp32": Engine.load(shipped, "openvino"), "bf16": Engine.load(shipped, "openvino", precision="bf16")}
-        try:  # export's default floor (30 dB on held-out maps)
-            int8 = export(model, height=manifest["height"], width=manifest["width"], backend="openvino",
-                          precision="int8", out=Path(tempfile.mkdtemp()) / "int8", progress=False)  # fmt: skip
+        try:  # the bundled models' int8 target: 40 dB on held-out maps (export's default floor is 30)
+            h, w = manifest["height"], manifest["width"]
+            int8 = export(model, height=h, width=w, backend="openvino", precision="int8", min_psnr=40,
+                          out=Path(tempfile.mkdtemp()) / "int8", progress=False)  # fmt: skip
             engines["int8"] = Engine.load(int8, "openvino")
         except ConfigError as e:
             engines["int8"] = str(e).split(":")[0]  # "int8 paints N dB ... below the floor": refused

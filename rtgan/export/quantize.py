@@ -3,8 +3,8 @@ post-training quantization, calibrated on label maps of the model's own label sp
 
 - bf16: the fp32 IR with `INFERENCE_PRECISION_HINT=bf16` applied when the engine loads it; the
   manifest records it. Measured here by compiling that way, so export needs a CPU with bf16 units.
-- int8 on OpenVINO: NNCF's quantization with activation ranges that span what the calibration maps
-  reach, by the first of `INT8_RECIPES` (convolution inputs only, then every op's input) whose
+- int8 on OpenVINO: NNCF's quantization by the first of `INT8_RECIPES` (fastest first: every op's
+  input with min-max or NNCF's default activation ranges, then convolution inputs only) whose
   painting of the validation maps is 2 dB above the floor; where none is, NNCF's accuracy control
   puts layers back into float, worst first, until it is (per-layer measurement, not a fixed list).
 - int8 on ONNX Runtime: its QDQ quantizer with its MinMax calibrator, convolutions only (the
@@ -28,15 +28,21 @@ from ..errors import ConfigError
 FLOORS = {"bf16": 45.0, "int8": 30.0}  # dB vs the fp32 PyTorch reference; `min_psnr` overrides
 CALIBRATION_MAPS, VALIDATION_MAPS, HELD_OUT_MAPS = 16, 4, 4
 VALIDATION_MARGIN_DB = 2.0  # OpenVINO int8: the validation maps must beat the floor by this much
-# OpenVINO int8 recipes, tried in order: the first whose validation maps hold the target is kept.
-# Activation ranges are the min-max over the calibration maps: NNCF's default estimator clips the
-# tails, and a map whose activations peak past them is painted darker as a whole (landscape-pix2pixhd:
-# 28.7 dB on one layout, 50 dB on the rest). Convolution inputs only (instance norms, residual adds,
-# products and resizes read float) is the finer recipe on pix2pixHD and SPADE's landscape models;
-# on Cityscapes SPADE it is not (its SPADE adds then carry the int8 error: 16.7 dB), so every op's
-# input comes next. BENCHMARKS.md, the bundled models at reduced precision, has the measurements.
+# OpenVINO int8 recipes, fastest first: export keeps the first whose validation maps hold the target.
+# - min-max ranges: NNCF's default estimator clips the tails of what the calibration maps reach, and
+#   a map whose activations peak past them is painted darker as a whole (landscape-pix2pixhd: 28.7 dB
+#   on one layout against a median of 38);
+# - NNCF's default ranges, kept for models whose flat regions need the finer steps (spade-cityscapes:
+#   32.5 against 31.8 dB);
+# - convolution inputs only: instance norms, residual adds, products and resizes read float. Slower
+#   (1.1-1.3x the every-op graph) but the finest: landscape-pix2pixhd 42.4 dB on its worst map.
+# BENCHMARKS.md, "int8 activation ranges", has the measurements.
 FLOAT_INPUT_OPS = ["MVN", "Add", "Multiply", "Interpolate"]
-INT8_RECIPES = {"convolution inputs, min-max ranges": FLOAT_INPUT_OPS, "every op input, min-max ranges": []}
+INT8_RECIPES = {  # name: (op types left in float, min-max ranges)
+    "every op input, min-max ranges": ([], True),
+    "every op input, NNCF's default ranges": ([], False),
+    "convolution inputs, min-max ranges": (FLOAT_INPUT_OPS, True),
+}
 
 
 def openvino_int8_settings(recipe: str, accuracy_control: bool = False) -> dict:
@@ -46,10 +52,11 @@ def openvino_int8_settings(recipe: str, accuracy_control: bool = False) -> dict:
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    ignored = INT8_RECIPES[recipe]
-    advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+    ignored, minmax = INT8_RECIPES[recipe]
     kwargs = {"ignored_scope": nncf.IgnoredScope(types=ignored, validate=False)} if ignored else {}
-    kwargs["advanced_quantization_parameters" if accuracy_control else "advanced_parameters"] = advanced
+    if minmax:
+        advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+        kwargs["advanced_quantization_parameters" if accuracy_control else "advanced_parameters"] = advanced
     return kwargs
 
 
