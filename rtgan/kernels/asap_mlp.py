@@ -141,9 +141,9 @@ if triton is not None:
 BLOCK_P = 64  # pixels per program: a quarter of a 16x16 cell
 
 
-def num_warps(hidden: int, fp32: bool) -> int:
-    # width 64 takes 8 warps: exact fp32 dots spill ~7 KB on sm_90 with 4, and Triton 3.6's fp16 dots
-    # at 4 warps read past their shared-memory buffer on an H200 (compute-sanitizer; illegal address)
+def num_warps(hidden: int) -> int:
+    # width 64 takes 8 warps, either dtype: exact fp32 dots spill ~7 KB on sm_90 with 4, and Triton
+    # 3.6's fp16 dots at 4 warps read past their shared-memory buffer on an H200 (compute-sanitizer)
     return 8 if hidden > 32 else 4
 
 
@@ -177,7 +177,7 @@ def kernel_signature(
         consts["extra_ptr"] = None
     sig |= {k: "i32" for k in ("H", "W", "HL", "WL", "P")} | {"out_ptr": "*u8" if uint8 else f"*{dtype}"}
     sig |= {k: "constexpr" for k in consts if k != "extra_ptr"}
-    return sig, consts, num_warps(hid, dtype == "fp32")
+    return sig, consts, num_warps(hid)
 
 
 def asap_mlp(

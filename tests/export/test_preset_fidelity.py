@@ -7,6 +7,7 @@ import pytest
 
 from rtgan import Engine
 from rtgan.export import export, psnr, reference_image, sample_feeds
+from rtgan.export.quantize import FLOORS
 from rtgan.models import get_model, get_preset, list_presets
 from rtgan.models.init import randomize_like_trained
 
@@ -40,9 +41,8 @@ def test_preset_fidelity(preset, tmp_path):
     assert min(results.values()) >= 60
 
 
-# the reduced precisions each CPU backend offers, and their floors (dB vs the PyTorch reference)
+# the reduced precisions each CPU backend offers; export's default floors apply (`quantize.FLOORS`)
 REDUCED = [("openvino", "bf16"), ("openvino", "int8"), ("onnxruntime", "int8")]
-FLOORS = {"bf16": 45.0, "int8": 30.0}
 BUNDLED_FLOORS = {"bf16": 55.0, "int8": 40.0}  # the shipped landscape models, on their own weights
 
 
